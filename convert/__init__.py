@@ -1,0 +1,1 @@
+"""Keras -> verified TFLite. Imports TensorFlow, so nothing in the runtime imports this package."""

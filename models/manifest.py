@@ -1,0 +1,117 @@
+"""The manifest that travels beside a `.tflite` model as `<model>.json`.
+
+It tells the runtime what the model's outputs mean (labels), what it eats (window length,
+keypoint layout, feature set) and how it was made and checked (quantization, source hash,
+golden input -> output pairs, the runtimes it was verified on). A bare `.tflite` still runs
+when the user passes `--labels`; the layout is then inferred from the input shape.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from signd.daemon.errors import DataError
+
+FORMAT = "signd-model/1"
+
+
+@dataclass
+class GoldenPair:
+    """One input the model was checked on, and what it answered then."""
+
+    input: np.ndarray  # (T, D) float32, the model input after the feature function
+    output: np.ndarray  # (K,) float32 probabilities
+
+    def to_dict(self) -> dict[str, Any]:
+        raw = np.ascontiguousarray(self.input, dtype="<f4").tobytes()
+        return {
+            "shape": list(self.input.shape),
+            "input_f32_b64": base64.b64encode(raw).decode("ascii"),
+            "output": [float(v) for v in self.output],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> GoldenPair:
+        arr = np.frombuffer(base64.b64decode(d["input_f32_b64"]), dtype="<f4")
+        return cls(arr.reshape(d["shape"]).astype(np.float32), np.asarray(d["output"], np.float32))
+
+
+@dataclass
+class Manifest:
+    """What the runtime needs to know about a model, plus its provenance."""
+
+    labels: list[str]
+    window: int = 30
+    layout: str = "tutorial-1662"  # keypoint layout the features are computed from
+    features: str = "raw"  # feature set name in signd.models.features
+    name: str = ""
+    quantization: str = "float32"
+    source_sha256: str = ""
+    tensorflow_version: str = ""
+    verified_runtimes: list[dict[str, str]] = field(default_factory=list)
+    golden: list[GoldenPair] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)  # producer-specific facts (reports, seeds)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["golden"] = [g.to_dict() for g in self.golden]
+        return {"format": FORMAT, **d}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], where: str = "manifest") -> Manifest:
+        if d.get("format") != FORMAT:
+            raise DataError(f"{where}: key 'format' is {d.get('format')!r}; expected {FORMAT!r}")
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(d) - known - {"format"})
+        if unknown:
+            raise DataError(f"{where}: unknown key {unknown[0]!r}")
+        if not isinstance(d.get("labels"), list) or not d["labels"]:
+            raise DataError(f"{where}: key 'labels' must be a non-empty list of names")
+        kwargs = {k: v for k, v in d.items() if k in known}
+        try:
+            kwargs["golden"] = [GoldenPair.from_dict(g) for g in d.get("golden", [])]
+        except (KeyError, ValueError, TypeError) as exc:
+            raise DataError(f"{where}: key 'golden' is malformed ({exc})") from None
+        return cls(**kwargs)
+
+
+def manifest_path(model_path: str | os.PathLike[str]) -> Path:
+    """`model.tflite` -> `model.json`."""
+    return Path(model_path).with_suffix(".json")
+
+
+def read_manifest(model_path: str | os.PathLike[str]) -> Manifest | None:
+    """The manifest beside `model_path`, or None when there is none."""
+    p = manifest_path(model_path)
+    if not p.exists():
+        return None
+    try:
+        d = json.loads(p.read_text())
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{p}: not a readable JSON manifest ({exc})") from None
+    if not isinstance(d, dict):
+        raise DataError(f"{p}: manifest must be a JSON object")
+    return Manifest.from_dict(d, str(p))
+
+
+def write_manifest(model_path: str | os.PathLike[str], manifest: Manifest) -> Path:
+    """Write the manifest beside the model through a temporary file and a rename."""
+    p = manifest_path(model_path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(manifest.to_dict(), f, indent=1)
+            f.write("\n")
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return p
