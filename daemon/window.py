@@ -1,0 +1,83 @@
+"""The 30-frame window: a preallocated ring buffer over keypoint frames.
+
+Pure: no I/O, no threads. Each frame is written twice (at i and i + T) into a (2T, F)
+buffer, so the last T frames are always one contiguous slice: a view, never a copy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Window:
+    """The last `length` frames (a view into the ring: read it before the next push)."""
+
+    frames: np.ndarray  # (T, F) float32
+    frame: int  # source index of the last frame
+    t_capture: float  # monotonic capture time of the last frame
+    t_media: float  # position of the last frame in the source's timeline, seconds
+
+
+class WindowBuffer:
+    """Collects frames and hands out a window every `stride` frames once `length` are in.
+
+    `reset_after` seconds (of media time) without a hand clears the buffer, so a window never
+    mixes the previous signer's last sign with whatever comes next. None disables that.
+    """
+
+    def __init__(
+        self, length: int, features: int, stride: int = 1, reset_after: float | None = 1.0
+    ) -> None:
+        if length < 1 or features < 1 or stride < 1:
+            raise ValueError("length, features and stride must be >= 1")
+        self.length = length
+        self.stride = stride
+        self.reset_after = reset_after
+        self._buf = np.zeros((2 * length, features), np.float32)
+        self._pos = 0  # next write index in [0, length)
+        self._count = 0  # frames since the last reset
+        self._since_emit = 0
+        self._last_hands: float | None = None  # media time of the last frame with a hand
+        self.resets = 0
+
+    @property
+    def filled(self) -> int:
+        return min(self._count, self.length)
+
+    def reset(self) -> None:
+        """Forget every frame (the buffer stays allocated)."""
+        self._count = 0
+        self._pos = 0
+        self._since_emit = 0
+        self._last_hands = None
+        self.resets += 1
+
+    def absent_too_long(self, hands: bool, t_media: float) -> bool:
+        """Note whether this frame shows a hand; True when the buffer holds frames and no hand
+        has been seen for `reset_after` seconds (the caller then ends the segment and resets)."""
+        if hands or self._last_hands is None:
+            self._last_hands = t_media
+            return False
+        return (
+            self.reset_after is not None
+            and self._count > 0
+            and t_media - self._last_hands >= self.reset_after
+        )
+
+    def push(self, frame: np.ndarray, index: int, t_capture: float, t_media: float) -> Window | None:
+        """Add one frame; return a window when one is due."""
+        T = self.length
+        self._buf[self._pos] = frame
+        self._buf[self._pos + T] = frame
+        self._pos = (self._pos + 1) % T
+        self._count += 1
+        if self._count < T:
+            return None
+        self._since_emit += 1
+        if self._count > T and self._since_emit < self.stride:
+            return None
+        self._since_emit = 0
+        return Window(self._buf[self._pos : self._pos + T], index, t_capture, t_media)
