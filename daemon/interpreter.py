@@ -17,14 +17,15 @@ from typing import Any
 import numpy as np
 
 from .errors import DataError, InputError, require_readable
+from .tflite_file import FlatbufferError, check_tflite_bytes
 
 log = logging.getLogger(__name__)
 
-# (name used on the command line, module holding Interpreter, distribution for the version)
-_RUNTIMES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("ai-edge-litert", "ai_edge_litert.interpreter", ("ai-edge-litert",)),
-    ("tflite-runtime", "tflite_runtime.interpreter", ("tflite-runtime",)),
-    ("tensorflow", "tensorflow.lite", ("tensorflow", "tensorflow-cpu")),
+# (name used on the command line, module, attribute path of Interpreter, distributions)
+_RUNTIMES: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
+    ("ai-edge-litert", "ai_edge_litert.interpreter", "Interpreter", ("ai-edge-litert",)),
+    ("tflite-runtime", "tflite_runtime.interpreter", "Interpreter", ("tflite-runtime",)),
+    ("tensorflow", "tensorflow", "lite.Interpreter", ("tensorflow", "tensorflow-cpu")),
 )
 RUNTIME_NAMES = tuple(r[0] for r in _RUNTIMES)
 
@@ -49,13 +50,15 @@ def _dist_version(dists: tuple[str, ...]) -> str:
 
 def load_runtime(name: str) -> Runtime:
     """Import the named runtime; InputError when it is not installed."""
-    for rname, module, dists in _RUNTIMES:
+    for rname, module, attr, dists in _RUNTIMES:
         if rname == name:
             try:
-                mod = importlib.import_module(module)
+                obj = importlib.import_module(module)
             except ImportError as exc:
                 raise InputError(f"TFLite runtime {name} is not installed ({exc})") from None
-            return Runtime(rname, _dist_version(dists), mod.Interpreter)
+            for part in attr.split("."):
+                obj = getattr(obj, part)
+            return Runtime(rname, _dist_version(dists), obj)
     raise InputError(f"unknown TFLite runtime {name!r} (known: {', '.join(RUNTIME_NAMES)})")
 
 
@@ -88,10 +91,10 @@ class TFLiteModel:
         self.path = str(path)
         require_readable(self.path, "model")
         content = Path(self.path).read_bytes()
-        # A flatbuffer's file identifier sits at bytes 4..8; checking it first turns
-        # "someone passed the .h5" into a clear message instead of a runtime's stack trace.
-        if len(content) < 8 or content[4:8] != b"TFL3":
-            raise DataError(f"{self.path}: not a TFLite model (no TFL3 file identifier)")
+        try:
+            check_tflite_bytes(content)
+        except FlatbufferError as exc:
+            raise DataError(f"{self.path}: {exc}") from None
         self.runtime = runtime if isinstance(runtime, Runtime) else pick_runtime(runtime)
         self.num_threads = num_threads
         try:

@@ -1,0 +1,225 @@
+"""`signd bench`: the real pipeline on a source, timed per stage, beside its peers in one run.
+
+For a video, Holistic alone runs on the same decoded frames in the same process, alternating
+round by round with the pipeline, so the throughput ratio is not skewed by what else the
+machine was doing at one moment. Several models run the same source in turn.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import statistics
+import threading
+import time
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from .config import RunConfig
+from .events import Event
+from .keypoints import HolisticExtractor
+from .layout import TUTORIAL_1662
+from .publishers.base import Publisher
+from .runner import build_pipeline, run_until_done
+from .sources import SourceOptions, make_source
+
+
+class DevNullPublisher(Publisher):
+    """Serialises every event as stdout would, then discards it: publishing cost without a reader."""
+
+    name = "devnull"
+
+    def __init__(self) -> None:
+        self.dropped = 0
+        self.count = 0
+        self.bytes = 0
+
+    def publish(self, event: Event) -> None:
+        self.bytes += len(event.to_json()) + 1
+        self.count += 1
+
+
+def rss_mb() -> float:
+    """Resident set size of this process now, MB (Linux)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class _RssSampler(threading.Thread):
+    """RSS against windows processed, sampled every 50 ms while the pipeline runs."""
+
+    def __init__(self, pipeline: Any) -> None:
+        super().__init__(daemon=True, name="signd-bench-rss")
+        self.pipeline = pipeline
+        self.samples: list[tuple[int, float]] = []
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.05):
+            self.samples.append((self.pipeline.stats.counters.windows, rss_mb()))
+        self.samples.append((self.pipeline.stats.counters.windows, rss_mb()))
+
+    def growth(self) -> dict[str, float]:
+        """RSS once 10% of the windows are through (warm) and at the end."""
+        if not self.samples:
+            return {}
+        total = self.samples[-1][0]
+        warm = next((mb for w, mb in self.samples if w >= 0.1 * total), self.samples[0][1])
+        end = self.samples[-1][1]
+        return {"warm_mb": round(warm, 1), "end_mb": round(end, 1), "growth_mb": round(end - warm, 2)}
+
+
+def run_pipeline_once(cfg: RunConfig) -> dict[str, Any]:
+    pub = DevNullPublisher()
+    pipeline = build_pipeline(replace(cfg, fast=True), [pub])
+    sampler = _RssSampler(pipeline)
+    sampler.start()
+    run_until_done(pipeline)
+    sampler.done.set()
+    sampler.join()
+    snap = pipeline.stats.snapshot()
+    snap["rss"] = sampler.growth()
+    snap["model"] = pipeline.classifier.model.path
+    snap["model_bytes"] = pipeline.classifier.model.size_bytes
+    snap["events_published"] = pub.count
+    return snap
+
+
+def decode_frames(cfg: RunConfig) -> list[np.ndarray]:
+    """Every frame the pipeline would see (same size, RGB), decoded up front."""
+    stop = threading.Event()
+    src = make_source(cfg.source, stop, SourceOptions(fast=True, repeat=cfg.repeat, max_width=cfg.max_width))
+    src.open()
+    frames = []
+    try:
+        while (f := src.read()) is not None:
+            frames.append(f.image)
+    finally:
+        src.close()
+    return frames
+
+
+def holistic_alone(frames: list[np.ndarray], model_complexity: int) -> dict[str, Any]:
+    """MediaPipe Holistic's own speed on `frames`: `process` only, nothing around it."""
+    extractor = HolisticExtractor(TUTORIAL_1662, model_complexity)
+    holistic = extractor._holistic
+    times = []
+    t0 = time.monotonic()
+    for rgb in frames:
+        t = time.perf_counter()
+        holistic.process(rgb)
+        times.append((time.perf_counter() - t) * 1e3)
+    elapsed = time.monotonic() - t0
+    extractor.close()
+    v = np.asarray(times)
+    return {
+        "frames": len(frames),
+        "fps": round(len(frames) / elapsed, 2),
+        "ms_per_frame": {"p50": round(float(np.percentile(v, 50)), 3), "p95": round(float(np.percentile(v, 95)), 3)},
+    }
+
+
+def _merge_timings(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per stage: the median over rounds of each percentile."""
+    out: dict[str, Any] = {}
+    for stage in runs[0]["timings_ms"]:
+        rows = [r["timings_ms"][stage] for r in runs if r["timings_ms"][stage].get("n")]
+        if rows:
+            out[stage] = {
+                k: round(statistics.median(r[k] for r in rows), 4) for k in ("p50", "p95", "max")
+            } | {"n": sum(r["n"] for r in rows)}
+    return out
+
+
+def bench(cfg: RunConfig, models: list[str | None], rounds: int = 3, baseline: bool = True) -> dict[str, Any]:
+    """Run the pipeline `rounds` times per model (alternating), plus Holistic alone for videos."""
+    per_model: dict[str, list[dict[str, Any]]] = {}
+    alone: list[dict[str, Any]] = []
+    frames: list[np.ndarray] | None = None
+    ratios: list[float] = []
+    for _ in range(rounds):
+        round_fps = []
+        for m in models:
+            snap = run_pipeline_once(replace(cfg, model=m))
+            per_model.setdefault(snap["model"], []).append(snap)
+            round_fps.append(snap["fps"])
+            is_video = snap["timings_ms"]["extraction"].get("p50", 0) > 1.0
+        if baseline and is_video:
+            if frames is None:
+                frames = decode_frames(cfg)
+            alone.append(holistic_alone(frames, cfg.model_complexity))
+            ratios.append(round(round_fps[0] / alone[-1]["fps"], 3))
+    report: dict[str, Any] = {
+        "source": cfg.source,
+        "rounds": rounds,
+        "machine": {
+            "cpus": os.cpu_count(), "arch": platform.machine(), "python": platform.python_version(),
+        },
+        "models": [],
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
+    for path, runs in per_model.items():
+        last = runs[-1]
+        report["models"].append({
+            "model": path,
+            "model_bytes": last["model_bytes"],
+            "runtime": None,
+            "frames": last["frames_processed"],
+            "windows": last["windows"],
+            "events": last["events"],
+            "frames_dropped": sum(r["frames_dropped"] for r in runs),
+            "events_dropped": sum(r["events_dropped"] for r in runs),
+            "fps": [r["fps"] for r in runs],
+            "fps_median": statistics.median(r["fps"] for r in runs),
+            "timings_ms": _merge_timings(runs),
+            "rss": last["rss"],
+        })
+    if alone:
+        report["holistic_alone"] = {
+            "fps": [a["fps"] for a in alone],
+            "fps_median": statistics.median(a["fps"] for a in alone),
+            "ms_per_frame_p50": statistics.median(a["ms_per_frame"]["p50"] for a in alone),
+        }
+        report["throughput_ratio"] = {"per_round": ratios, "median": statistics.median(ratios)}
+    return report
+
+
+def format_report(r: dict[str, Any]) -> str:
+    lines = [f"signd bench: {r['source']}, {r['rounds']} rounds, {r['machine']['cpus']} cpus {r['machine']['arch']}"]
+    for m in r["models"]:
+        lines.append(
+            f"\nmodel {m['model']} ({m['model_bytes'] / 1024:.0f} KB): {m['frames']} frames, "
+            f"{m['windows']} windows, {m['events']} events per round; fps median {m['fps_median']:.1f} "
+            f"(rounds {', '.join(f'{v:.1f}' for v in m['fps'])}); dropped frames {m['frames_dropped']}, "
+            f"events {m['events_dropped']}"
+        )
+        lines.append(f"  {'stage':<24}{'p50 ms':>10}{'p95 ms':>10}{'max ms':>10}{'n':>9}")
+        for stage, t in m["timings_ms"].items():
+            lines.append(f"  {stage:<24}{t['p50']:>10.3f}{t['p95']:>10.3f}{t['max']:>10.3f}{t['n']:>9}")
+        if m["rss"]:
+            lines.append(
+                f"  RSS warm {m['rss']['warm_mb']} MB -> end {m['rss']['end_mb']} MB "
+                f"(growth {m['rss']['growth_mb']} MB over {m['windows']} windows)"
+            )
+    if "holistic_alone" in r:
+        h = r["holistic_alone"]
+        lines.append(
+            f"\nHolistic alone on the same frames: fps median {h['fps_median']:.1f} "
+            f"(rounds {', '.join(f'{v:.1f}' for v in h['fps'])}), {h['ms_per_frame_p50']:.1f} ms/frame p50"
+        )
+        t = r["throughput_ratio"]
+        lines.append(
+            f"pipeline / Holistic alone throughput: {t['median']:.3f} (rounds {', '.join(str(v) for v in t['per_round'])})"
+        )
+    lines.append(f"peak RSS {r['peak_rss_mb']} MB")
+    return "\n".join(lines)

@@ -1,0 +1,118 @@
+"""Keypoints with MediaPipe Holistic (`solutions.holistic` of mediapipe 0.10.18).
+
+`landmarks_to_vector` is the tutorial's `extract_keypoints`, exactly: pose 33 x (x, y, z,
+visibility), face 468 x 3, left hand 21 x 3, right hand 21 x 3, zeros for a missing part;
+or the same without the face for the 258 layout. MediaPipe is imported lazily: replays and
+the demo never load it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import numpy as np
+
+from .errors import InputError
+from .layout import FACE_LANDMARKS, HAND_LANDMARKS, POSE_LANDMARKS, TUTORIAL_1662, Layout
+
+log = logging.getLogger(__name__)
+
+# model_complexity -> the pose model file mediapipe needs beside its package, and where
+# mediapipe's own first-use download would fetch it from.
+_POSE_MODELS = {0: "pose_landmark_lite.tflite", 1: "pose_landmark_full.tflite", 2: "pose_landmark_heavy.tflite"}
+_MODEL_URL = "https://storage.googleapis.com/mediapipe-assets/"
+
+
+def _points(landmarks: Any, n: int, with_visibility: bool) -> np.ndarray:
+    width = 4 if with_visibility else 3
+    if landmarks is None:
+        return np.zeros(n * width, np.float32)
+    if with_visibility:
+        rows = [(p.x, p.y, p.z, p.visibility) for p in landmarks.landmark]
+    else:
+        rows = [(p.x, p.y, p.z) for p in landmarks.landmark]
+    return np.asarray(rows, np.float32).reshape(-1)
+
+
+def landmarks_to_vector(results: Any, layout: Layout = TUTORIAL_1662) -> np.ndarray:
+    """One frame vector from Holistic results, in `layout` (the tutorial's order)."""
+    parts = [_points(results.pose_landmarks, POSE_LANDMARKS, True)]
+    if layout.face is not None:
+        parts.append(_points(results.face_landmarks, FACE_LANDMARKS, False))
+    parts.append(_points(results.left_hand_landmarks, HAND_LANDMARKS, False))
+    parts.append(_points(results.right_hand_landmarks, HAND_LANDMARKS, False))
+    return np.concatenate(parts)
+
+
+def pose_model_path(model_complexity: int) -> str:
+    """Where mediapipe looks for the pose model of `model_complexity`."""
+    import mediapipe
+
+    root = os.path.dirname(mediapipe.__file__)
+    return os.path.join(root, "modules", "pose_landmark", _POSE_MODELS[model_complexity])
+
+
+class HolisticExtractor:
+    """RGB frames in, keypoint vectors out. Not thread-safe: one thread calls `extract`."""
+
+    def __init__(
+        self,
+        layout: Layout = TUTORIAL_1662,
+        model_complexity: int = 1,
+        min_detection_confidence: float = 0.5,
+        min_tracking_confidence: float = 0.5,
+    ) -> None:
+        if model_complexity not in _POSE_MODELS:
+            raise InputError(f"model_complexity must be 0, 1 or 2, got {model_complexity}")
+        self.layout = layout
+        self.model_complexity = model_complexity
+        path = pose_model_path(model_complexity)
+        if not os.path.exists(path):
+            # MediaPipe would download it now; signd never downloads at run time.
+            name = _POSE_MODELS[model_complexity]
+            raise InputError(
+                f"model_complexity {model_complexity} needs MediaPipe's {name}, which is not "
+                f"installed: put it at {path} (it is {_MODEL_URL}{name}; deploy/install.sh "
+                "fetches it at install time), or use model_complexity 1"
+            )
+        # MediaPipe (and TensorFlow, which it imports when installed) log to stderr from C++;
+        # keep their chatter out of the journal unless the user asked for it.
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        os.environ.setdefault("GLOG_minloglevel", "2")
+        from mediapipe.python.solutions import holistic
+
+        self._holistic = holistic.Holistic(
+            static_image_mode=False,
+            model_complexity=model_complexity,
+            min_detection_confidence=min_detection_confidence,
+            min_tracking_confidence=min_tracking_confidence,
+        )
+
+    def extract(self, rgb: np.ndarray) -> np.ndarray:
+        """The keypoint vector (layout.size,) float32 of one RGB uint8 frame."""
+        rgb.flags.writeable = False  # lets MediaPipe use the buffer without a copy
+        return landmarks_to_vector(self._holistic.process(rgb), self.layout)
+
+    def close(self) -> None:
+        self._holistic.close()
+
+
+class Keypoints:
+    """One frame's keypoints on their way from the extractor to the window."""
+
+    __slots__ = ("values", "frame", "t_capture", "t_media", "t_extracted", "hands", "segment", "segment_end")
+
+    def __init__(
+        self, values: np.ndarray, frame: int, t_capture: float, t_media: float,
+        t_extracted: float, hands: bool, segment: int, segment_end: bool,
+    ) -> None:
+        self.values = values
+        self.frame = frame
+        self.t_capture = t_capture
+        self.t_media = t_media
+        self.t_extracted = t_extracted
+        self.hands = hands
+        self.segment = segment
+        self.segment_end = segment_end

@@ -1,0 +1,277 @@
+"""The threads of `signd run`, the bounded queues between them, and the one stop event.
+
+    capture ──frames──▶ extraction ──keypoints──▶ inference + smoothing ──events──▶ publishing
+
+Capture never waits on the extractor when the source is live (the newest frame wins, drops
+are counted). Inference is cheap next to extraction, so the pipeline runs at the extractor's
+own speed. Publishing has its own thread and a bounded queue, so a slow sink never holds up
+recognition. Any stage failing stops all of them; the first error is kept for the caller.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .classifier import Classifier
+from .events import Event, GestureEvent
+from .keypoints import HolisticExtractor, Keypoints
+from .mailbox import EMPTY, END, Mailbox
+from .publishers.base import Publisher
+from .smoothing import Decision, Smoother, SmoothingConfig
+from .sources.base import Source
+from .stats import PipelineStats
+from .window import WindowBuffer
+
+log = logging.getLogger(__name__)
+
+JOIN_TIMEOUT = 1.5  # SIGTERM must end the process within 2 s
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    stride: int = 1
+    """A window every `stride` frames (1 = every frame, as the tutorial)."""
+    reset_after: float | None = 1.0
+    """Seconds without a hand after which the window restarts; None never."""
+    smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
+    frame_queue: int = 1
+    """Frames waiting for the extractor. 1 = a live source always hands over its newest frame."""
+    keypoint_queue: int = 64
+    event_queue: int = 256
+
+
+def top_probabilities(labels: Sequence[str], probs: np.ndarray, k: int = 5) -> dict[str, float]:
+    order = np.argsort(-probs)[:k]
+    return {labels[i]: round(float(probs[i]), 4) for i in order}
+
+
+class Pipeline:
+    def __init__(
+        self,
+        source: Source,
+        classifier: Classifier,
+        publishers: Sequence[Publisher],
+        config: PipelineConfig | None = None,
+        extractor_factory: Callable[[], HolisticExtractor] | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.source = source
+        self.classifier = classifier
+        self.publishers = list(publishers)
+        self.config = config or PipelineConfig()
+        self.stop_event = stop or threading.Event()
+        self.stats = PipelineStats()
+        self.error: BaseException | None = None
+        self.first_frame = threading.Event()
+        """Set once the first frame went through extraction: the daemon really runs."""
+        if source.kind == "image" and extractor_factory is None:
+            raise ValueError("an image source needs a keypoint extractor")
+        # Built here, in the caller's thread, so that a missing MediaPipe model fails at start.
+        self.extractor = extractor_factory() if source.kind == "image" else None
+        self.layout = self.extractor.layout if self.extractor else source.layout
+        assert self.layout is not None
+        c = self.config
+        self._frames = Mailbox(c.frame_queue, drop_oldest=source.live, stop=self.stop_event)
+        self._keypoints = Mailbox(c.keypoint_queue, drop_oldest=False, stop=self.stop_event)
+        self._events = Mailbox(c.event_queue, drop_oldest=True, stop=self.stop_event)
+        self._pending_classifier: Classifier | None = None
+        self._threads: list[threading.Thread] = []
+        self._seq = 0
+
+    # -- control -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.stats.started = time.monotonic()
+        for name, body in (
+            ("capture", self._capture),
+            ("extraction", self._extraction),
+            ("inference", self._inference),
+            ("publishing", self._publishing),
+        ):
+            t = threading.Thread(target=self._guard, args=(name, body), name=f"signd-{name}", daemon=True)
+            self._threads.append(t)
+            t.start()
+
+    def request_stop(self) -> None:
+        self.stop_event.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """True once every thread has finished (end of source, stop or error)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for t in self._threads:
+            t.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        return not any(t.is_alive() for t in self._threads)
+
+    def join(self) -> None:
+        """After a stop: give the threads JOIN_TIMEOUT seconds, then report stragglers."""
+        if not self.wait(JOIN_TIMEOUT):
+            alive = [t.name for t in self._threads if t.is_alive()]
+            log.error("threads still running after stop: %s", ", ".join(alive))
+
+    def swap_classifier(self, classifier: Classifier) -> None:
+        """Use `classifier` from the next frame on (the inference thread makes the switch)."""
+        self._pending_classifier = classifier
+
+    def _guard(self, name: str, body: Callable[[], None]) -> None:
+        try:
+            body()
+        except BaseException as exc:
+            if self.error is None:
+                self.error = exc
+            log.debug("%s thread failed", name, exc_info=True)
+            self.stop_event.set()
+
+    # -- stages --------------------------------------------------------------------------
+
+    def _capture(self) -> None:
+        src, stats = self.source, self.stats
+        try:
+            while not self.stop_event.is_set():
+                t0 = time.perf_counter()
+                frame = src.read()
+                if frame is None:
+                    break
+                stats.add("capture", (time.perf_counter() - t0) * 1e3)
+                stats.counters.frames_captured += 1
+                self._frames.put(frame)
+                stats.counters.frames_dropped = self._frames.dropped
+        finally:
+            src.close()
+            self._frames.put(END)
+
+    def _extraction(self) -> None:
+        stats, layout, extractor = self.stats, self.layout, self.extractor
+        try:
+            while not self.stop_event.is_set():
+                frame = self._frames.get()
+                if frame is EMPTY:
+                    continue
+                if frame is END:
+                    self._keypoints.put(END)
+                    return
+                t0 = time.perf_counter()
+                values = frame.keypoints if extractor is None else extractor.extract(frame.image)
+                stats.add("extraction", (time.perf_counter() - t0) * 1e3)
+                kp = Keypoints(
+                    values, frame.index, frame.t_capture, frame.t_media, time.monotonic(),
+                    bool(layout.hands(values)), frame.segment, frame.segment_end,
+                )
+                stats.counters.frames_processed += 1
+                stats.last_frame = kp.t_extracted
+                stats.counters.frames_with_hands += kp.hands
+                self.first_frame.set()
+                if not self._keypoints.put(kp):
+                    return
+        finally:
+            if extractor is not None:
+                extractor.close()
+
+    def _new_window(self, classifier: Classifier) -> WindowBuffer:
+        dim = self.layout.size
+        return WindowBuffer(classifier.window, dim, self.config.stride, self.config.reset_after)
+
+    def _inference(self) -> None:
+        stats, c = self.stats, self.config
+        classifier = self.classifier
+        window = self._new_window(classifier)
+        smoother = Smoother(classifier.labels, c.smoothing)
+        segment: int | None = None
+
+        def cut() -> None:
+            if window.filled:
+                stats.counters.resets += 1
+            self._emit(smoother.end_segment(), classifier, None)
+            window.reset()
+
+        while not self.stop_event.is_set():
+            kp = self._keypoints.get()
+            if kp is EMPTY:
+                continue
+            if kp is END:
+                self._emit(smoother.end_segment(), classifier, None)
+                self._events.put(END)
+                return
+            if self._pending_classifier is not None:
+                cut()
+                classifier, self._pending_classifier = self._pending_classifier, None
+                self.classifier = classifier
+                window = self._new_window(classifier)
+                smoother = Smoother(classifier.labels, c.smoothing)
+            if segment is not None and kp.segment != segment:
+                cut()
+            segment = kp.segment
+            if window.absent_too_long(kp.hands, kp.t_media):
+                cut()
+            win = window.push(kp.values, kp.frame, kp.t_capture, kp.t_media)
+            if win is not None:
+                t0 = time.perf_counter()
+                probs = classifier.predict(win.frames, self.layout)
+                t1 = time.perf_counter()
+                stats.add("inference", (t1 - t0) * 1e3)
+                stats.counters.windows += 1
+                decision = smoother.update(probs, win.frame, win.t_capture, win.t_media)
+                self._emit(decision, classifier, kp)
+                stats.add("smoothing", (time.perf_counter() - t1) * 1e3)
+                stats.add("post_extraction", (time.monotonic() - kp.t_extracted) * 1e3)
+            if kp.segment_end:
+                cut()
+
+    def _emit(self, d: Decision | None, classifier: Classifier, kp: Keypoints | None) -> None:
+        if d is None:
+            return
+        self._seq += 1
+        event = GestureEvent(
+            label=d.label,
+            score=round(d.score, 4),
+            top=top_probabilities(classifier.labels, d.probs),
+            frame=d.frame,
+            t=round(time.time(), 3),
+            latency_ms=round((time.monotonic() - d.t_capture) * 1e3, 2),
+            sentence=d.sentence,
+            seq=self._seq,
+        )
+        self.stats.counters.events += 1
+        t_extracted = kp.t_extracted if kp is not None else time.monotonic()
+        self._events.put((event, d.t_capture, t_extracted))
+        self.stats.counters.events_dropped = self._events.dropped
+
+    def _publishing(self) -> None:
+        stats = self.stats
+        try:
+            while True:
+                # After a stop, what was already decided still goes out, without waiting for more.
+                item = self._events.get(0.0 if self.stop_event.is_set() else 0.1)
+                if item is EMPTY:
+                    if self.stop_event.is_set():
+                        return
+                    continue
+                if item is END:
+                    return
+                event, t_capture, t_extracted = item
+                t0 = time.perf_counter()
+                self.publish(event)
+                now = time.monotonic()
+                stats.add("publish", (time.perf_counter() - t0) * 1e3)
+                stats.add("latency", (now - t_capture) * 1e3)
+                stats.add("event_post_extraction", (now - t_extracted) * 1e3)
+        finally:
+            for p in self.publishers:
+                try:
+                    p.close()
+                except Exception:
+                    log.exception("closing publisher %s", p.name)
+
+    def publish(self, event: Event) -> None:
+        """Fan `event` out to every publisher; one failing sink does not stop the others."""
+        for p in self.publishers:
+            try:
+                p.publish(event)
+            except Exception:
+                self.stats.counters.publish_errors += 1
+                log.exception("publisher %s failed", p.name)

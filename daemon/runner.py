@@ -1,0 +1,107 @@
+"""Assemble a pipeline from a RunConfig and run it until the source ends or a signal arrives."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+from .classifier import Classifier
+from .config import RunConfig, smoothing_for
+from .errors import DataError, InputError, SigndError
+from .keypoints import HolisticExtractor
+from .layout import TUTORIAL_1662
+from .pipeline import Pipeline, PipelineConfig
+from .publishers.base import Publisher
+from .sources import SourceOptions, make_source
+
+log = logging.getLogger(__name__)
+
+
+def load_classifier(cfg: RunConfig) -> Classifier:
+    path = cfg.model_path()
+    if cfg.model is None and not path.exists():
+        raise InputError(f"the shipped default model is missing ({path}); pass --model")
+    classifier = Classifier.load(path, labels=cfg.labels, num_threads=cfg.num_threads, runtime=cfg.runtime)
+    classifier.model.warm_up()
+    return classifier
+
+
+def build_pipeline(
+    cfg: RunConfig, publishers: Sequence[Publisher], stop: threading.Event | None = None
+) -> Pipeline:
+    """Open the source, load and warm the model, check they fit; raise SigndError if not."""
+    stop = stop or threading.Event()
+    classifier = load_classifier(cfg)
+    log.info(
+        "model %s (%s, %s) on %s %s, labels %s",
+        classifier.model.path, classifier.manifest.quantization, classifier.layout.name,
+        classifier.model.runtime.name, classifier.model.runtime.version, ",".join(classifier.labels),
+    )
+    options = SourceOptions(
+        fast=cfg.fast, repeat=cfg.repeat, max_width=cfg.max_width, camera_width=cfg.camera_width,
+        camera_height=cfg.camera_height, camera_fps=cfg.camera_fps,
+    )
+    source = make_source(cfg.source, stop, options)
+    extractor_factory = None
+    if source.kind == "image":
+        # The model's layout decides what to extract; the face is only computed when needed.
+        layout = classifier.layout if classifier.layout.face is None else TUTORIAL_1662
+
+        def extractor_factory() -> HolisticExtractor:
+            return HolisticExtractor(layout, cfg.model_complexity)
+
+    source.open()
+    try:
+        src_layout = source.layout if source.kind == "keypoints" else classifier.layout
+        if src_layout is not None and not classifier.accepts(src_layout):
+            raise DataError(
+                f"{cfg.source}: the source gives {src_layout.name} keypoints but the model "
+                f"{classifier.model.path} needs {classifier.layout.name}"
+            )
+        config = PipelineConfig(
+            stride=cfg.stride, reset_after=cfg.reset_after,
+            smoothing=smoothing_for(classifier.manifest.extra, cfg.smoothing),
+        )
+        pipeline = Pipeline(source, classifier, publishers, config, extractor_factory, stop)
+    except BaseException:
+        source.close()
+        raise
+    log.info("source %s (%s, %s)", source.describe(), source.kind, "live" if source.live else "as fast as possible")
+    return pipeline
+
+
+def run_until_done(pipeline: Pipeline) -> None:
+    """Run in the foreground; SIGINT/SIGTERM stop it cleanly. Raises the error of a failed stage."""
+    stopped_by: list[int] = []
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        stopped_by.append(signum)
+        pipeline.request_stop()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for p in pipeline.publishers:
+            p.start()
+        pipeline.start()
+        while not pipeline.wait(0.2):
+            if pipeline.stop_event.is_set():
+                pipeline.join()
+                break
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+    if stopped_by:
+        log.info("stopped by %s", signal.Signals(stopped_by[0]).name)
+    snap = pipeline.stats.snapshot()
+    log.info(
+        "frames %d (dropped %d), windows %d, events %d (dropped %d), %.1f fps",
+        snap["frames_processed"], snap["frames_dropped"], snap["windows"], snap["events"],
+        snap["events_dropped"], snap["fps"],
+    )
+    if pipeline.error is not None:
+        if isinstance(pipeline.error, SigndError):
+            raise pipeline.error
+        raise RuntimeError(f"pipeline stage failed: {pipeline.error!r}") from pipeline.error

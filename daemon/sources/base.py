@@ -1,0 +1,98 @@
+"""What every source yields, and the interface they share.
+
+A source produces `Frame`s: an RGB image ready for the keypoint extractor (cameras, video
+files) or a ready keypoint vector (replays of recordings, the demo). Sources convert their
+own pixel order to RGB, so the extractor never guesses.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+
+from signd.daemon.layout import Layout
+
+
+@dataclass
+class Frame:
+    """One captured frame."""
+
+    index: int
+    """0-based position in the source; replays count across all sequences played back to back."""
+    t_capture: float
+    """time.monotonic() when the frame was captured (read, for files)."""
+    t_media: float
+    """Position in the source's own timeline, seconds (frame index / fps for files)."""
+    image: np.ndarray | None = None
+    """RGB uint8 (H, W, 3), for image sources."""
+    keypoints: np.ndarray | None = None
+    """float32 (F,) in the source's layout, for keypoint sources."""
+    segment: int = 0
+    """Frames of one segment are one continuous stream; a new segment is a cut."""
+    segment_end: bool = False
+    """The last frame of its segment (a replayed clip's last frame)."""
+    label: str | None = None
+    """What a replayed sequence is known to show, for evaluation; never used to decide."""
+
+
+class Source(ABC):
+    """A stream of frames. `open` validates and raises SigndError; `read` returns None at the end."""
+
+    kind: str = "image"  # "image" or "keypoints"
+    layout: Layout | None = None  # for keypoint sources
+    live: bool = True
+    """Live sources run at their own pace: when the pipeline is busy, the newest frame wins and
+    older ones are dropped and counted. Non-live sources (files with --fast) are read only as
+    fast as the pipeline takes them, so nothing is dropped."""
+    fps: float | None = None
+    name: str = "source"
+    state: str = "closed"  # closed, open, reopening, ended
+
+    @abstractmethod
+    def open(self) -> None: ...
+
+    @abstractmethod
+    def read(self) -> Frame | None: ...
+
+    def close(self) -> None:  # noqa: B027 - optional hook, most sources hold nothing
+        """Release the device or file."""
+
+    def describe(self) -> str:
+        return self.name
+
+
+class Pacer:
+    """Holds a file source to its own frame rate (unless --fast), sleeping interruptibly."""
+
+    def __init__(self, stop: threading.Event, enabled: bool) -> None:
+        self.stop = stop
+        self.enabled = enabled
+        self._t0: float | None = None
+
+    def wait_until(self, t_media: float) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if self._t0 is None:
+            self._t0 = now - t_media
+        delay = self._t0 + t_media - now
+        if delay > 0:
+            self.stop.wait(delay)
+
+
+def fit_width(image: np.ndarray, max_width: int | None) -> np.ndarray:
+    """Shrink `image` to `max_width` pixels wide (aspect kept); smaller images pass unchanged.
+
+    MediaPipe works on its own small crops, so a 1280 px frame costs more to copy and convert
+    than it gives back; landmarks are normalised to the image, so shrinking does not move them.
+    """
+    if max_width is None or image.shape[1] <= max_width:
+        return image
+    import cv2
+
+    h = max(1, round(image.shape[0] * max_width / image.shape[1]))
+    return cv2.resize(image, (max_width, h), interpolation=cv2.INTER_AREA)

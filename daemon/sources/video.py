@@ -1,0 +1,97 @@
+"""A video file: played at its own frame rate, or as fast as the pipeline goes with --fast."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from signd.daemon.errors import DataError, require_readable
+
+from .base import Frame, Pacer, Source, fit_width
+
+_DEFAULT_FPS = 30.0
+
+
+class VideoSource(Source):
+    kind = "image"
+
+    def __init__(
+        self, path: str | Path, stop: threading.Event, fast: bool = False,
+        max_width: int | None = 640, repeat: int = 1,
+    ) -> None:
+        if repeat < 1:
+            raise ValueError("repeat must be >= 1")
+        self.path = str(path)
+        self.repeat = repeat
+        self._pass = 0
+        self.stop = stop
+        self.live = not fast
+        self.max_width = max_width
+        self.name = f"video {self.path}"
+        self._cap: cv2.VideoCapture | None = None
+        self._next: np.ndarray | None = None
+        self._index = 0
+        self._pacer = Pacer(stop, enabled=not fast)
+
+    def open(self) -> None:
+        require_readable(self.path, "video")
+        if Path(self.path).stat().st_size == 0:
+            raise DataError(f"{self.path}: video file is empty (no frames)")
+        cap = cv2.VideoCapture(self.path)
+        if not cap.isOpened():
+            # OpenCV refuses a container without a single frame as it refuses a non-video.
+            raise DataError(f"{self.path}: no frames that OpenCV can decode (not a video, or an empty one)")
+        fps = cap.get(cv2.CAP_PROP_FPS)
+        # Containers without a rate report 0 (or nonsense): play those at 30 fps.
+        self.fps = fps if 1.0 <= fps <= 240.0 else _DEFAULT_FPS
+        self._cap = cap
+        self._next = self._decode()
+        if self._next is None:
+            cap.release()
+            raise DataError(f"{self.path}: video has no frames")
+        self.state = "open"
+
+    def _decode(self) -> np.ndarray | None:
+        assert self._cap is not None
+        ok, image = self._cap.read()
+        if not ok or image is None:
+            return None
+        return cv2.cvtColor(fit_width(image, self.max_width), cv2.COLOR_BGR2RGB)
+
+    def _rewind(self) -> np.ndarray | None:
+        """Start the next pass of --repeat; None when all passes are done."""
+        if self._pass + 1 >= self.repeat:
+            return None
+        self._pass += 1
+        assert self._cap is not None
+        self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+        return self._decode()
+
+    def read(self) -> Frame | None:
+        image = self._next
+        if image is None or self.stop.is_set():
+            self.state = "ended"
+            return None
+        # Decoding one frame ahead tells us which frame is the last: the end of the segment.
+        segment = self._pass
+        self._next = self._decode()
+        end = self._next is None
+        if end:
+            self._next = self._rewind()
+        t_media = self._index / self.fps
+        self._pacer.wait_until(t_media)
+        frame = Frame(
+            self._index, time.monotonic(), t_media, image=image, segment=segment, segment_end=end
+        )
+        self._index += 1
+        return frame
+
+    def close(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+        self.state = "closed"
