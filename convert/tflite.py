@@ -16,10 +16,13 @@ def keras_to_tflite(
     model: Any,
     quantize: str = "float32",
     representative: Any = None,
+    per_channel_dense: bool = True,
 ) -> bytes:
-    """Convert a Keras model with input (None, T, D) to a TFLite flatbuffer (batch fixed to 1).
+    """Convert a tf-keras model with input (None, T, D) to a TFLite flatbuffer (batch fixed to 1).
 
     `representative` (an iterable of (T, D) float32 arrays) is required for int8.
+    `per_channel_dense=False` quantizes dense weights per tensor: dynamic-range
+    FULLY_CONNECTED then needs op version 9 instead of 12, which tflite-runtime 2.14 lacks.
     """
     import tensorflow as tf
 
@@ -52,4 +55,7 @@ def keras_to_tflite(
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
+    if not per_channel_dense:
+        # A private switch of TFLiteConverter (TF 2.15+): there is no public one.
+        converter._experimental_disable_per_channel_quantization_for_dense_layers = True
     return converter.convert()

@@ -12,6 +12,7 @@ import base64
 import json
 import os
 import tempfile
+import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,16 +32,21 @@ class GoldenPair:
     output: np.ndarray  # (K,) float32 probabilities
 
     def to_dict(self) -> dict[str, Any]:
+        # zlib halves a keypoint window; a tutorial window is 30 x 1662 floats (195 KB raw).
         raw = np.ascontiguousarray(self.input, dtype="<f4").tobytes()
         return {
             "shape": list(self.input.shape),
-            "input_f32_b64": base64.b64encode(raw).decode("ascii"),
+            "input_f32_zlib_b64": base64.b64encode(zlib.compress(raw, 9)).decode("ascii"),
             "output": [float(v) for v in self.output],
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> GoldenPair:
-        arr = np.frombuffer(base64.b64decode(d["input_f32_b64"]), dtype="<f4")
+        if "input_f32_zlib_b64" in d:
+            raw = zlib.decompress(base64.b64decode(d["input_f32_zlib_b64"]))
+        else:
+            raw = base64.b64decode(d["input_f32_b64"])
+        arr = np.frombuffer(raw, dtype="<f4")
         return cls(arr.reshape(d["shape"]).astype(np.float32), np.asarray(d["output"], np.float32))
 
 
@@ -56,7 +62,8 @@ class Manifest:
     quantization: str = "float32"
     source_sha256: str = ""
     tensorflow_version: str = ""
-    verified_runtimes: list[dict[str, str]] = field(default_factory=list)
+    # {name, version, ...}: each runtime the model loaded in and matched its golden outputs on
+    verified_runtimes: list[dict[str, Any]] = field(default_factory=list)
     golden: list[GoldenPair] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)  # producer-specific facts (reports, seeds)
 
@@ -80,7 +87,16 @@ class Manifest:
             kwargs["golden"] = [GoldenPair.from_dict(g) for g in d.get("golden", [])]
         except (KeyError, ValueError, TypeError) as exc:
             raise DataError(f"{where}: key 'golden' is malformed ({exc})") from None
+        except zlib.error as exc:
+            raise DataError(f"{where}: key 'golden' holds a corrupt input ({exc})") from None
         return cls(**kwargs)
+
+
+def default_file_mode() -> int:
+    """0o666 less the umask: what open() would have given (mkstemp gives 0o600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def manifest_path(model_path: str | os.PathLike[str]) -> Path:
@@ -102,14 +118,19 @@ def read_manifest(model_path: str | os.PathLike[str]) -> Manifest | None:
     return Manifest.from_dict(d, str(p))
 
 
+def manifest_text(manifest: Manifest) -> str:
+    """The manifest as the JSON text written beside the model."""
+    return json.dumps(manifest.to_dict(), indent=1) + "\n"
+
+
 def write_manifest(model_path: str | os.PathLike[str], manifest: Manifest) -> Path:
     """Write the manifest beside the model through a temporary file and a rename."""
     p = manifest_path(model_path)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(manifest.to_dict(), f, indent=1)
-            f.write("\n")
+            f.write(manifest_text(manifest))
+        os.chmod(tmp, default_file_mode())
         os.replace(tmp, p)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
