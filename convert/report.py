@@ -43,7 +43,12 @@ class VariantResult:
 
     @property
     def name(self) -> str:
-        return f"{self.quantize} ({self.structure})"
+        """'float32 (loop)' for a WHILE loop, 'int8 (unrolled)', plain 'float32' for a model without recurrence."""
+        if self.structure == "unrolled":
+            return f"{self.quantize} (unrolled)"
+        if any(op.startswith("WHILE ") for op in self.ops) or not self.ops:
+            return f"{self.quantize} ({self.structure})"
+        return self.quantize
 
     @property
     def id(self) -> str:
