@@ -47,15 +47,24 @@ def _dense(name: str, units: int, activation: str) -> dict:
                                               "units": units, "activation": activation, "use_bias": True}}
 
 
-def tiny_sequence_model(path: Path, frames: int = 30, values: int = 258, classes: int = 3, seed: int = 0) -> Path:
-    """(None, frames, values) -> mean over time -> Dense softmax: a valid sequence classifier."""
+def tiny_sequence_model(
+    path: Path, frames: int = 30, values: int = 258, classes: int = 3, hidden: int = 0, seed: int = 0
+) -> Path:
+    """(None, frames, values) -> mean over time -> [Dense relu] -> Dense softmax: a valid sequence classifier.
+
+    With `hidden` >= 4 the first kernel has over 1024 weights, so dynamic range quantizes it.
+    """
     rng = np.random.default_rng(seed)
-    layers = [
-        {"class_name": "GlobalAveragePooling1D", "config": {"name": "pool", "trainable": True, "dtype": "float32",
-                                                            "data_format": "channels_last", "keepdims": False}},
-        _dense("dense", classes, "softmax"),
-    ]
-    weights = {"dense": [("kernel:0", rng.normal(0, 2.0, (values, classes))), ("bias:0", np.zeros(classes))]}
+    layers = [{"class_name": "GlobalAveragePooling1D", "config": {"name": "pool", "trainable": True, "dtype": "float32",
+                                                                  "data_format": "channels_last", "keepdims": False}}]
+    weights = {}
+    width = values
+    if hidden:
+        layers.append(_dense("hidden", hidden, "relu"))
+        weights["hidden"] = [("kernel:0", rng.normal(0, 1.0, (values, hidden))), ("bias:0", np.zeros(hidden))]
+        width = hidden
+    layers.append(_dense("dense", classes, "softmax"))
+    weights["dense"] = [("kernel:0", rng.normal(0, 2.0, (width, classes))), ("bias:0", np.zeros(classes))]
     return write_keras2_h5(path, [None, frames, values], layers, weights)
 
 

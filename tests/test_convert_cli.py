@@ -125,3 +125,33 @@ def test_converted_tiny_model_runs_in_the_classifier(tiny, out_dir):
     assert clf.check_golden() <= 1e-5
     p = clf.predict(np.zeros((30, 258), np.float32), POSE_HANDS_258)
     assert p.shape == (3,) and abs(float(p.sum()) - 1) < 1e-5
+
+
+def test_target_that_cannot_load_any_variant_fails_saying_why(tmp_path, monkeypatch):
+    """A dynamic-range file with per-channel dense weights (FULLY_CONNECTED v12) for tflite-runtime 2.14.
+
+    signd makes that variant per tensor for this target; keeping the per-channel plan shows what
+    happens when no variant fits: nothing written, and the op and versions named.
+    """
+    from signd.convert import converter
+
+    model = tiny_sequence_model(tmp_path / "wide.h5", hidden=16)
+    real_plan = converter._plan
+
+    def per_channel_plan(quantize, target, try_int8_loop):
+        specs = real_plan(quantize, target, try_int8_loop)
+        for s in specs:
+            s.per_channel_dense, s.note = True, ""
+        return specs
+
+    monkeypatch.setattr(converter, "_plan", per_channel_plan)
+    out = tmp_path / "out" / "wide.tflite"
+    out.parent.mkdir()
+    with pytest.raises(converter.ConversionRefused, match=r"lacks FULLY_CONNECTED v12 \(tflite-runtime-2.14 has v1-v10\)") as info:
+        converter.convert_model(model, out, labels=["a", "b", "c"], quantize="dynamic",
+                                target="tflite-runtime-2.14", force=True, progress=False)
+    [v] = info.value.report.variants
+    assert v.status == "incompatible"
+    if "tflite-runtime" in v.runtimes:  # and the runtime itself agrees
+        assert not v.runtimes["tflite-runtime"].loads
+    assert list(out.parent.iterdir()) == []

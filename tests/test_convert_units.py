@@ -198,6 +198,19 @@ def test_verification_windows_that_do_not_fit_name_the_file(tmp_path):
         verify.from_recordings([rec20], ["hello"], "pose-hands-258", "raw", 30)
 
 
+def test_verification_windows_from_an_mp_data_folder(tmp_path):
+    root = tmp_path / "MP_Data"
+    rng = np.random.default_rng(2)
+    for action in ("hello", "thanks"):
+        for seq in range(2):
+            d = root / action / str(seq)
+            d.mkdir(parents=True)
+            for f in range(30):
+                np.save(d / f"{f}.npy", rng.random(258).astype(np.float32))
+    vset = verify.from_recordings([root], ["hello", "thanks", "iloveyou"], "pose-hands-258", "raw", 30)
+    assert vset.X.shape == (4, 30, 258) and vset.y.tolist() == [0, 0, 1, 1]
+
+
 def test_synthetic_windows_are_seeded_and_unlabelled():
     a, b = verify.synthetic(30, 258), verify.synthetic(30, 258)
     np.testing.assert_array_equal(a.X, b.X)
