@@ -93,6 +93,17 @@ def _plan(quantize: str, target: str, try_int8_loop: bool) -> list[Spec]:
     return specs
 
 
+def _check_installed() -> None:
+    import importlib.util
+
+    missing = [m for m in ("tensorflow", "tf_keras", "h5py") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ConfigError(
+            f"signd convert needs {', '.join(missing)}: install the convert extra on a PC, "
+            "pip install 'signd[convert]' (the Pi only needs the .tflite and its .json)"
+        )
+
+
 def _check_args(quantize: str, target: str, labels: Sequence[str] | None, features: str, data: Sequence[Any]) -> None:
     if quantize not in QUANTIZE_CHOICES:
         raise ConfigError(f"unknown --quantize {quantize!r} (known: {', '.join(QUANTIZE_CHOICES)})")
@@ -125,7 +136,8 @@ class _Progress:
             self.bar.update(1)
 
     def close(self) -> None:
-        self.bar.n = self.bar.total
+        self.bar.set_description("convert")
+        self.bar.n = self.bar.total  # retries of unrolled variants add steps beyond the plan
         self.bar.close()
 
 
@@ -151,6 +163,7 @@ def convert_model(
     agrees with Keras on >= 99% of the verification windows (or `force`) and loads on
     `target`; raises ConversionRefused (with `.report`) otherwise. See docs/convert.md.
     """
+    _check_installed()
     _check_args(quantize, target, labels, features, data)
     labels = [str(x).strip() for x in labels] if labels is not None else None
     with tempfile.TemporaryDirectory(prefix="signd-convert-") as tmp:

@@ -268,3 +268,13 @@ def test_check_output_refuses_before_any_work(tmp_path):
     with pytest.raises(OutputError, match="not writable"):
         check_output("/proc/m.tflite")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken.tflite"]
+
+
+def test_cli_choices_match_the_library():
+    """The command module keeps its own copies so that `signd --help` never imports signd.convert."""
+    from signd.convert.compat import TARGETS
+    from signd.convert.converter import QUANTIZE_CHOICES
+    from signd.daemon.commands import convert as cli
+
+    assert cli.QUANTIZE == QUANTIZE_CHOICES
+    assert tuple(TARGETS) == cli.TARGETS
