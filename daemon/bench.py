@@ -81,7 +81,7 @@ class _RssSampler(threading.Thread):
 
 def run_pipeline_once(cfg: RunConfig) -> dict[str, Any]:
     pub = DevNullPublisher()
-    pipeline = build_pipeline(replace(cfg, fast=True), [pub])
+    pipeline = build_pipeline(replace(cfg, source=replace(cfg.source, fast=True)), [pub])
     sampler = _RssSampler(pipeline)
     sampler.start()
     run_until_done(pipeline)
@@ -98,7 +98,8 @@ def run_pipeline_once(cfg: RunConfig) -> dict[str, Any]:
 def decode_frames(cfg: RunConfig) -> list[np.ndarray]:
     """Every frame the pipeline would see (same size, RGB), decoded up front."""
     stop = threading.Event()
-    src = make_source(cfg.source, stop, SourceOptions(fast=True, repeat=cfg.repeat, max_width=cfg.max_width))
+    sc = cfg.source
+    src = make_source(sc.uri, stop, SourceOptions(fast=True, repeat=sc.repeat, max_width=sc.max_width or None))
     src.open()
     frames = []
     try:
@@ -150,17 +151,17 @@ def bench(cfg: RunConfig, models: list[str | None], rounds: int = 3, baseline: b
     for _ in range(rounds):
         round_fps = []
         for m in models:
-            snap = run_pipeline_once(replace(cfg, model=m))
+            snap = run_pipeline_once(replace(cfg, model=replace(cfg.model, path=m or "")))
             per_model.setdefault(snap["model"], []).append(snap)
             round_fps.append(snap["fps"])
             is_video = snap["timings_ms"]["extraction"].get("p50", 0) > 1.0
         if baseline and is_video:
             if frames is None:
                 frames = decode_frames(cfg)
-            alone.append(holistic_alone(frames, cfg.model_complexity))
+            alone.append(holistic_alone(frames, cfg.keypoints.model_complexity))
             ratios.append(round(round_fps[0] / alone[-1]["fps"], 3))
     report: dict[str, Any] = {
-        "source": cfg.source,
+        "source": cfg.source.uri,
         "rounds": rounds,
         "machine": {
             "cpus": os.cpu_count(), "arch": platform.machine(), "python": platform.python_version(),

@@ -32,8 +32,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict]:
     )
     parser.add_argument("--version", action="version", version=f"signd {__version__}")
     parser.add_argument(
-        "--log-level", default=os.environ.get("SIGND_LOG_LEVEL", "info"),
-        choices=["debug", "info", "warning", "error"], help="stderr log level (default: info)",
+        "--log-level", default=os.environ.get("SIGND_LOG_LEVEL"),
+        choices=["debug", "info", "warning", "error"],
+        help="stderr log level (default: info, or log_level of the config file)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     runners = {}
@@ -50,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help(sys.stderr)
         return 2
-    setup_logging(args.log_level)
+    setup_logging(args.log_level or "info")
     try:
         return int(runners[args.command](args) or 0)
     except SigndError as exc:

@@ -1,14 +1,26 @@
-"""What `signd run` needs to know: one dataclass, filled from the command line (and, later,
-from a TOML file with the command line on top)."""
+"""signd's configuration: nested dataclasses, filled from a TOML file and then the command line.
+
+Every field is typed; `load_config` checks each value against its type and rejects unknown
+keys by their dotted path (`socket.grup: unknown key`), so a typo never silently falls back
+to a default. An invalid configuration is a ConfigError (exit 78, EX_CONFIG).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+import os
+import types
+import typing
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import tomllib
+
+from .errors import ConfigError
 from .smoothing import SmoothingConfig
+
+DEFAULT_CONFIG_PATH = "/etc/signd/signd.toml"
 
 
 def default_model_path() -> Path:
@@ -17,8 +29,48 @@ def default_model_path() -> Path:
 
 
 @dataclass
+class SourceConfig:
+    uri: str = "demo"
+    """demo, camera:N, /dev/videoN, picamera2[:N], a video file, a signer .npz or an MP_Data folder."""
+    fast: bool = False
+    """Files and replays: as fast as possible instead of at their own frame rate."""
+    repeat: int = 1
+    """Files, replays and the demo: play this many times."""
+    max_width: int = 640
+    """Frames wider than this are shrunk before MediaPipe; 0 keeps them as they are."""
+    camera_width: int = 640
+    camera_height: int = 480
+    camera_fps: float = 30.0
+
+
+@dataclass
+class ModelConfig:
+    path: str = ""
+    """A .tflite with its manifest <model>.json beside it; empty = the shipped default model."""
+    labels: list[str] = field(default_factory=list)
+    """Output names of a model without a manifest, in output order."""
+    num_threads: int = 1
+    runtime: str = ""
+    """ai-edge-litert, tflite-runtime or tensorflow; empty = the first one installed."""
+
+
+@dataclass
+class KeypointsConfig:
+    model_complexity: int = 1
+    """MediaPipe Holistic's pose model: 1 ships with mediapipe; 0 and 2 need their model file."""
+
+
+@dataclass
+class WindowConfig:
+    stride: int = 1
+    """Classify a window every `stride` frames (1 = every frame, as the tutorial)."""
+    reset_after: float = 1.0
+    """Seconds without a hand after which the window restarts; 0 = never."""
+
+
+@dataclass
 class SmoothingOverrides:
-    """Smoothing settings given by the user; None keeps the model's (or the built-in) default."""
+    """Smoothing settings given by the user; unset keeps the model's (or the built-in) default."""
 
     majority: int | None = None
     threshold: float | None = None
@@ -31,28 +83,141 @@ class SmoothingOverrides:
 
 
 @dataclass
+class SocketConfig:
+    path: str = ""
+    """Unix socket for event clients, e.g. /run/signd/events.sock; empty = no socket."""
+    mode: str = "0660"
+    """Permissions of the socket file (octal)."""
+    group: str = ""
+    """Group owning the socket file; clients in it may connect. Empty = the daemon's group."""
+    tcp: str = ""
+    """Also listen on TCP, HOST:PORT; only given explicitly. Loopback unless you name another host."""
+    heartbeat: float = 5.0
+    """Seconds between `status` events."""
+    queue: int = 256
+    """Events kept for one client that is slow to read; beyond that they are dropped and counted."""
+    stall_timeout: float = 10.0
+    """A client whose queue stays full this long is disconnected."""
+
+
+@dataclass
 class RunConfig:
-    source: str = "demo"
-    """demo, camera:N, /dev/videoN, picamera2[:N], a video file, a signer .npz or an MP_Data folder."""
-    model: str | None = None
-    """A .tflite with its manifest beside it; None = the shipped default model."""
-    labels: list[str] | None = None
-    """Output names of a model without a manifest, in output order."""
-    fast: bool = False
-    repeat: int = 1
-    stride: int = 1
-    reset_after: float | None = 1.0
-    num_threads: int = 1
-    runtime: str | None = None
-    model_complexity: int = 1
-    max_width: int | None = 640
-    camera_width: int = 640
-    camera_height: int = 480
-    camera_fps: float = 30.0
+    source: SourceConfig = field(default_factory=SourceConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    keypoints: KeypointsConfig = field(default_factory=KeypointsConfig)
+    window: WindowConfig = field(default_factory=WindowConfig)
     smoothing: SmoothingOverrides = field(default_factory=SmoothingOverrides)
+    socket: SocketConfig = field(default_factory=SocketConfig)
+    log_level: str = "info"
 
     def model_path(self) -> Path:
-        return Path(self.model) if self.model else default_model_path()
+        return Path(self.model.path) if self.model.path else default_model_path()
+
+
+# -- validation ------------------------------------------------------------------------------
+
+
+def _type_name(tp: Any) -> str:
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(tp, str(tp))
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    """`value` as type `tp`, or ConfigError naming `where`."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        return _coerce(value, args[0], where)
+    if origin is list:
+        (item,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return [_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp in (int, float) and isinstance(value, bool) or not isinstance(value, tp):
+        raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r}")
+    return value
+
+
+def update_dataclass(obj: Any, data: dict[str, Any], prefix: str = "") -> Any:
+    """A copy of dataclass `obj` with `data` applied; unknown keys and wrong types are errors."""
+    hints = typing.get_type_hints(type(obj))
+    names = {f.name for f in fields(obj)}
+    changes: dict[str, Any] = {}
+    for key, value in data.items():
+        where = f"{prefix}{key}"
+        if key not in names:
+            raise ConfigError(f"{where}: unknown key (known: {', '.join(sorted(names))})")
+        current = getattr(obj, key)
+        if is_dataclass(current):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}: expected a table [{where}], got {value!r}")
+            changes[key] = update_dataclass(current, value, f"{where}.")
+        else:
+            changes[key] = _coerce(value, hints[key], where)
+    return replace(obj, **changes)
+
+
+def check(cfg: RunConfig) -> RunConfig:
+    """Cross-field and range rules; ConfigError naming the key."""
+    rules = [
+        ("source.repeat", cfg.source.repeat >= 1, "must be >= 1"),
+        ("source.max_width", cfg.source.max_width >= 0, "must be >= 0 (0 keeps frames as they are)"),
+        ("source.camera_fps", cfg.source.camera_fps > 0, "must be > 0"),
+        ("model.num_threads", cfg.model.num_threads >= 1, "must be >= 1"),
+        ("model.runtime", cfg.model.runtime in ("", "ai-edge-litert", "tflite-runtime", "tensorflow"),
+         "must be ai-edge-litert, tflite-runtime or tensorflow"),
+        ("keypoints.model_complexity", cfg.keypoints.model_complexity in (0, 1, 2), "must be 0, 1 or 2"),
+        ("window.stride", cfg.window.stride >= 1, "must be >= 1"),
+        ("window.reset_after", cfg.window.reset_after >= 0, "must be >= 0 (0 = never)"),
+        ("socket.heartbeat", cfg.socket.heartbeat > 0, "must be > 0"),
+        ("socket.queue", cfg.socket.queue >= 1, "must be >= 1"),
+        ("socket.stall_timeout", cfg.socket.stall_timeout > 0, "must be > 0"),
+        ("log_level", cfg.log_level in ("debug", "info", "warning", "error"), "must be debug, info, warning or error"),
+    ]
+    for key, ok, why in rules:
+        if not ok:
+            raise ConfigError(f"{key}: {why}")
+    try:
+        int(cfg.socket.mode, 8)
+    except ValueError:
+        raise ConfigError(f"socket.mode: expected an octal mode such as \"0660\", got {cfg.socket.mode!r}") from None
+    if cfg.socket.tcp:
+        host, _, port = cfg.socket.tcp.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"socket.tcp: expected HOST:PORT such as 127.0.0.1:7755, got {cfg.socket.tcp!r}")
+    try:
+        smoothing_for({}, cfg.smoothing)
+    except ValueError as exc:
+        raise ConfigError(f"smoothing: {exc}") from None
+    return cfg
+
+
+def load_config(path: str | os.PathLike[str] | None, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Defaults, then the TOML file at `path` (if any), then `overrides` (from the command line)."""
+    cfg = RunConfig()
+    if path is not None:
+        p = Path(path)
+        try:
+            data = tomllib.loads(p.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {p}") from None
+        except OSError as exc:
+            raise ConfigError(f"config file {p} cannot be read: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+        try:
+            cfg = update_dataclass(cfg, data)
+        except ConfigError as exc:
+            raise ConfigError(f"{p}: {exc}") from None
+    if overrides:
+        cfg = update_dataclass(cfg, overrides)
+    try:
+        return check(cfg)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}" if path is not None else str(exc)) from None
 
 
 def smoothing_for(manifest_extra: dict[str, Any], overrides: SmoothingOverrides) -> SmoothingConfig:

@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -80,7 +80,7 @@ class Pipeline:
         self._frames = Mailbox(c.frame_queue, drop_oldest=source.live, stop=self.stop_event)
         self._keypoints = Mailbox(c.keypoint_queue, drop_oldest=False, stop=self.stop_event)
         self._events = Mailbox(c.event_queue, drop_oldest=True, stop=self.stop_event)
-        self._pending_classifier: Classifier | None = None
+        self._pending: tuple[Classifier, SmoothingConfig] | None = None
         self._threads: list[threading.Thread] = []
         self._seq = 0
 
@@ -114,9 +114,15 @@ class Pipeline:
             alive = [t.name for t in self._threads if t.is_alive()]
             log.error("threads still running after stop: %s", ", ".join(alive))
 
-    def swap_classifier(self, classifier: Classifier) -> None:
-        """Use `classifier` from the next frame on (the inference thread makes the switch)."""
-        self._pending_classifier = classifier
+    def swap_classifier(self, classifier: Classifier, smoothing: SmoothingConfig | None = None) -> None:
+        """Use `classifier` (and `smoothing`) from the next frame on; the inference thread makes
+        the switch, so no window is ever classified half by one model and half by the other."""
+        self._pending = (classifier, smoothing or self.config.smoothing)
+        self.classifier = classifier  # what status and hello report from now on
+
+    def post(self, event: Event) -> None:
+        """Publish an event that did not come from recognition (status, error, hello)."""
+        self._events.put((event, None, None))
 
     def _guard(self, name: str, body: Callable[[], None]) -> None:
         try:
@@ -197,12 +203,12 @@ class Pipeline:
                 self._emit(smoother.end_segment(), classifier, None)
                 self._events.put(END)
                 return
-            if self._pending_classifier is not None:
+            if self._pending is not None:
                 cut()
-                classifier, self._pending_classifier = self._pending_classifier, None
-                self.classifier = classifier
+                (classifier, smoothing), self._pending = self._pending, None
+                self.config = replace(self.config, smoothing=smoothing)
                 window = self._new_window(classifier)
-                smoother = Smoother(classifier.labels, c.smoothing)
+                smoother = Smoother(classifier.labels, smoothing)
             if segment is not None and kp.segment != segment:
                 cut()
             segment = kp.segment
@@ -256,6 +262,8 @@ class Pipeline:
                 event, t_capture, t_extracted = item
                 t0 = time.perf_counter()
                 self.publish(event)
+                if t_capture is None:
+                    continue  # a status or error event: not part of recognition's timings
                 now = time.monotonic()
                 stats.add("publish", (time.perf_counter() - t0) * 1e3)
                 stats.add("latency", (now - t_capture) * 1e3)
@@ -270,6 +278,8 @@ class Pipeline:
     def publish(self, event: Event) -> None:
         """Fan `event` out to every publisher; one failing sink does not stop the others."""
         for p in self.publishers:
+            if not p.wants(event):
+                continue
             try:
                 p.publish(event)
             except Exception:

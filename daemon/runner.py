@@ -21,10 +21,15 @@ log = logging.getLogger(__name__)
 
 
 def load_classifier(cfg: RunConfig) -> Classifier:
+    """Load, check against the manifest's golden pairs, and warm up the configured model."""
     path = cfg.model_path()
-    if cfg.model is None and not path.exists():
+    if not cfg.model.path and not path.exists():
         raise InputError(f"the shipped default model is missing ({path}); pass --model")
-    classifier = Classifier.load(path, labels=cfg.labels, num_threads=cfg.num_threads, runtime=cfg.runtime)
+    classifier = Classifier.load(
+        path, labels=cfg.model.labels or None, num_threads=cfg.model.num_threads,
+        runtime=cfg.model.runtime or None,
+    )
+    classifier.check_golden()
     classifier.model.warm_up()
     return classifier
 
@@ -40,29 +45,30 @@ def build_pipeline(
         classifier.model.path, classifier.manifest.quantization, classifier.layout.name,
         classifier.model.runtime.name, classifier.model.runtime.version, ",".join(classifier.labels),
     )
+    sc = cfg.source
     options = SourceOptions(
-        fast=cfg.fast, repeat=cfg.repeat, max_width=cfg.max_width, camera_width=cfg.camera_width,
-        camera_height=cfg.camera_height, camera_fps=cfg.camera_fps,
+        fast=sc.fast, repeat=sc.repeat, max_width=sc.max_width or None, camera_width=sc.camera_width,
+        camera_height=sc.camera_height, camera_fps=sc.camera_fps,
     )
-    source = make_source(cfg.source, stop, options)
+    source = make_source(sc.uri, stop, options)
     extractor_factory = None
     if source.kind == "image":
         # The model's layout decides what to extract; the face is only computed when needed.
         layout = classifier.layout if classifier.layout.face is None else TUTORIAL_1662
 
         def extractor_factory() -> HolisticExtractor:
-            return HolisticExtractor(layout, cfg.model_complexity)
+            return HolisticExtractor(layout, cfg.keypoints.model_complexity)
 
     source.open()
     try:
         src_layout = source.layout if source.kind == "keypoints" else classifier.layout
         if src_layout is not None and not classifier.accepts(src_layout):
             raise DataError(
-                f"{cfg.source}: the source gives {src_layout.name} keypoints but the model "
+                f"{sc.uri}: the source gives {src_layout.name} keypoints but the model "
                 f"{classifier.model.path} needs {classifier.layout.name}"
             )
         config = PipelineConfig(
-            stride=cfg.stride, reset_after=cfg.reset_after,
+            stride=cfg.window.stride, reset_after=cfg.window.reset_after or None,
             smoothing=smoothing_for(classifier.manifest.extra, cfg.smoothing),
         )
         pipeline = Pipeline(source, classifier, publishers, config, extractor_factory, stop)

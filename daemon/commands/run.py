@@ -3,14 +3,38 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
-from signd.daemon.config import RunConfig, SmoothingOverrides
+from signd.daemon.config import load_config
 from signd.daemon.interpreter import RUNTIME_NAMES
-from signd.daemon.publishers import StdoutPublisher
-from signd.daemon.runner import build_pipeline, run_until_done
+from signd.daemon.logging_setup import setup_logging
+from signd.daemon.service import run_service
 
 NAME = "run"
 HELP = "recognise signs and print one JSON event per sign (logs go to stderr)"
+
+# command-line flag (argparse dest) -> dotted config key; a flag given overrides the file
+FLAG_KEYS = {
+    "source": "source.uri",
+    "fast": "source.fast",
+    "repeat": "source.repeat",
+    "max_width": "source.max_width",
+    "camera_fps": "source.camera_fps",
+    "model": "model.path",
+    "labels": "model.labels",
+    "num_threads": "model.num_threads",
+    "runtime": "model.runtime",
+    "model_complexity": "keypoints.model_complexity",
+    "stride": "window.stride",
+    "reset_after": "window.reset_after",
+    "threshold": "smoothing.threshold",
+    "majority": "smoothing.majority",
+    "min_hold": "smoothing.min_hold",
+    "cooldown": "smoothing.cooldown",
+    "socket": "socket.path",
+    "socket_group": "socket.group",
+    "tcp": "socket.tcp",
+}
 
 
 def _labels(text: str) -> list[str]:
@@ -20,35 +44,44 @@ def _labels(text: str) -> list[str]:
     return labels
 
 
-def _seconds_or_never(text: str) -> float | None:
+def _seconds_or_never(text: str) -> float:
     if text in ("never", "none", "off"):
-        return None
+        return 0.0
     value = float(text)
     if value < 0:
         raise argparse.ArgumentTypeError("must be >= 0 seconds, or 'never'")
     return value
 
 
-def _width(text: str) -> int | None:
-    return None if text in ("none", "off", "0") else int(text)
+def _width(text: str) -> int:
+    return 0 if text in ("none", "off") else int(text)
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WxH such as 640x480, got {text!r}") from None
+    return w, h
 
 
 def add_source_arguments(p: argparse.ArgumentParser) -> None:
-    """Arguments shared by run and bench: where frames come from and which model reads them."""
-    d = RunConfig()
-    p.add_argument("--source", default=d.source, help="demo (default), camera:N, /dev/videoN, picamera2[:N], a video file, a signer .npz or an MP_Data folder")
+    """Arguments shared by run and bench. Defaults live in signd.daemon.config, not here: a flag
+    that is not given leaves the config file's value alone."""
+    p.add_argument("--config", metavar="FILE", help="TOML configuration (e.g. /etc/signd/signd.toml); flags override it")
+    p.add_argument("--source", help="demo (default), camera:N, /dev/videoN, picamera2[:N], a video file, a signer .npz or an MP_Data folder")
     p.add_argument("--model", help="a .tflite model (its manifest <model>.json beside it); default: the shipped model")
     p.add_argument("--labels", type=_labels, help="output names of a model without a manifest, in output order: hello,thanks,iloveyou")
-    p.add_argument("--fast", action="store_true", help="files and replays: as fast as possible instead of at their own frame rate")
-    p.add_argument("--repeat", type=int, default=d.repeat, help="replays and the demo: play this many times")
-    p.add_argument("--stride", type=int, default=d.stride, help="classify a window every N frames (default 1, as the tutorial)")
-    p.add_argument("--reset-after", type=_seconds_or_never, default=d.reset_after, metavar="SECONDS", help="restart the window after this long without a hand (default 1.0; 'never')")
-    p.add_argument("--num-threads", type=int, default=d.num_threads, help="interpreter threads (default 1)")
+    p.add_argument("--fast", action="store_const", const=True, help="files and replays: as fast as possible instead of at their own frame rate")
+    p.add_argument("--repeat", type=int, help="files, replays and the demo: play this many times")
+    p.add_argument("--stride", type=int, help="classify a window every N frames (default 1, as the tutorial)")
+    p.add_argument("--reset-after", type=_seconds_or_never, metavar="SECONDS", help="restart the window after this long without a hand (default 1.0; 'never')")
+    p.add_argument("--num-threads", type=int, help="interpreter threads (default 1)")
     p.add_argument("--runtime", choices=RUNTIME_NAMES, help="TFLite runtime (default: the first installed of " + ", ".join(RUNTIME_NAMES) + ")")
-    p.add_argument("--model-complexity", type=int, choices=(0, 1, 2), default=d.model_complexity, help="MediaPipe Holistic model (1 is installed; 0 and 2 need their model file)")
-    p.add_argument("--max-width", type=_width, default=d.max_width, help="shrink frames wider than this before MediaPipe (default 640; 'none')")
-    p.add_argument("--camera-size", default=f"{d.camera_width}x{d.camera_height}", help="camera capture size WxH (default 640x480)")
-    p.add_argument("--camera-fps", type=float, default=d.camera_fps)
+    p.add_argument("--model-complexity", type=int, choices=(0, 1, 2), help="MediaPipe Holistic model (1 ships with mediapipe; 0 and 2 need their model file)")
+    p.add_argument("--max-width", type=_width, help="shrink frames wider than this before MediaPipe (default 640; 'none')")
+    p.add_argument("--camera-size", type=_size, help="camera capture size WxH (default 640x480)")
+    p.add_argument("--camera-fps", type=float)
     g = p.add_argument_group("smoothing (default: the model's recommendation)")
     g.add_argument("--threshold", type=float, help="top probability a window needs to count")
     g.add_argument("--majority", type=int, help="predictions to vote over")
@@ -58,24 +91,36 @@ def add_source_arguments(p: argparse.ArgumentParser) -> None:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_source_arguments(p)
+    g = p.add_argument_group("event socket")
+    g.add_argument("--socket", metavar="PATH", help="serve events on this Unix socket (e.g. /run/signd/events.sock)")
+    g.add_argument("--socket-group", metavar="GROUP", help="group owning the socket file (mode 0660)")
+    g.add_argument("--tcp", metavar="HOST:PORT", help="also serve events on TCP (explicit opt-in; use 127.0.0.1)")
 
 
-def config_from_args(args: argparse.Namespace) -> RunConfig:
-    try:
-        cw, ch = (int(v) for v in args.camera_size.lower().split("x"))
-    except ValueError:
-        raise SystemExit(f"signd: error: --camera-size must be WxH, got {args.camera_size!r}") from None
-    return RunConfig(
-        source=args.source, model=args.model, labels=args.labels, fast=args.fast, repeat=args.repeat,
-        stride=args.stride, reset_after=args.reset_after, num_threads=args.num_threads,
-        runtime=args.runtime, model_complexity=args.model_complexity, max_width=args.max_width,
-        camera_width=cw, camera_height=ch, camera_fps=args.camera_fps,
-        smoothing=SmoothingOverrides(args.majority, args.threshold, args.min_hold, args.cooldown),
-    )
+def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The flags that were given, as a nested dict of config keys."""
+    out: dict[str, Any] = {}
+
+    def put(key: str, value: Any) -> None:
+        section, _, name = key.partition(".")
+        out.setdefault(section, {})[name] = value
+
+    for dest, key in FLAG_KEYS.items():
+        value = getattr(args, dest, None)
+        if value is not None:
+            put(key, value)
+    if getattr(args, "camera_size", None) is not None:
+        put("source.camera_width", args.camera_size[0])
+        put("source.camera_height", args.camera_size[1])
+    return out
+
+
+def config_from_args(args: argparse.Namespace):
+    cfg = load_config(args.config, overrides_from_args(args))
+    if getattr(args, "log_level", None) is None:
+        setup_logging(cfg.log_level)
+    return cfg
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = config_from_args(args)
-    pipeline = build_pipeline(cfg, [StdoutPublisher()])
-    run_until_done(pipeline)
-    return 0
+    return run_service(config_from_args(args), config_path=args.config, overrides=overrides_from_args(args))

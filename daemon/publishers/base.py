@@ -15,6 +15,10 @@ class Publisher(ABC):
     dropped: int = 0
     """Events this sink lost (full queue, broken pipe, ...)."""
 
+    def wants(self, event: Event) -> bool:
+        """Whether this sink takes events of this kind at all (stdout takes only gestures)."""
+        return True
+
     def start(self) -> None:  # noqa: B027 - optional
         """Acquire resources (bind, connect) before the pipeline runs."""
 

@@ -6,7 +6,7 @@ import logging
 import sys
 from typing import TextIO
 
-from signd.daemon.events import Event
+from signd.daemon.events import Event, GestureEvent
 
 from .base import Publisher
 
@@ -20,6 +20,10 @@ class StdoutPublisher(Publisher):
         self.stream = stream or sys.stdout
         self.dropped = 0
         self._broken = False
+
+    def wants(self, event: Event) -> bool:
+        # stdout is for scripts reading signs: heartbeats and replies belong to the socket.
+        return isinstance(event, GestureEvent)
 
     def publish(self, event: Event) -> None:
         if self._broken:

@@ -1,0 +1,22 @@
+"""signd check-config: validate a configuration file and the model it names, then say so."""
+
+from __future__ import annotations
+
+import argparse
+
+from signd.daemon.config import DEFAULT_CONFIG_PATH, load_config
+from signd.daemon.runner import load_classifier
+
+NAME = "check-config"
+HELP = "validate a TOML configuration (unknown keys, types, ranges) and load its model"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", nargs="?", default=DEFAULT_CONFIG_PATH, help=f"default {DEFAULT_CONFIG_PATH}")
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config)
+    c = load_classifier(cfg)
+    print(f"{args.config}: ok (source {cfg.source.uri}, model {c.model.path}: {', '.join(c.labels)})")
+    return 0

@@ -1,0 +1,195 @@
+"""`signd run` as a service: publishers, systemd notifications, heartbeats, reload and stop.
+
+Readiness is honest: READY=1 goes out once the configuration is valid, the model is loaded,
+checked on its golden inputs and warmed, the event socket listens and the first frame has
+been through extraction. WATCHDOG=1 goes out only while frames progress (or while a vanished
+camera is being reopened, which is the daemon doing its job). SIGHUP reloads the configuration
+and the model, checking the new model before it replaces the old one; SIGTERM says `bye` to
+socket clients and exits 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from dataclasses import asdict
+from types import FrameType
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .classifier import Classifier
+from .config import RunConfig, load_config, smoothing_for
+from .errors import SigndError
+from .pipeline import Pipeline
+from .protocol import PROTOCOL_VERSION, DescribeEvent, ErrorEvent, HelloEvent, StatusEvent
+from .publishers import StdoutPublisher
+from .publishers.base import Publisher
+from .publishers.socket import SocketPublisher
+from .runner import build_pipeline, load_classifier
+from .systemd import Notifier, listen_fds, watchdog_interval
+
+log = logging.getLogger(__name__)
+
+# Changing these needs a restart: the reload keeps them and says so.
+_RESTART_ONLY = ("source", "keypoints", "socket")
+
+
+def model_info(c: Classifier) -> dict[str, Any]:
+    return {
+        "name": c.name, "sha256": c.sha256, "labels": c.labels, "layout": c.layout.name,
+        "features": c.features, "quantization": c.manifest.quantization, "path": c.model.path,
+        "runtime": f"{c.model.runtime.name} {c.model.runtime.version}",
+    }
+
+
+class Service:
+    def __init__(self, cfg: RunConfig, config_path: str | None, overrides: dict[str, Any]) -> None:
+        self.cfg = cfg
+        self.config_path = config_path
+        self.overrides = overrides
+        self.notifier = Notifier()
+        self.state = "starting"
+        self.pipeline: Pipeline | None = None
+        self.socket: SocketPublisher | None = None
+        self._signals: list[int] = []
+
+    # -- what clients are told --------------------------------------------------------------
+
+    def hello(self) -> HelloEvent:
+        assert self.pipeline is not None
+        return HelloEvent(PROTOCOL_VERSION, __version__, model_info(self.pipeline.classifier), self.cfg.source.uri)
+
+    def status(self) -> StatusEvent:
+        p = self.pipeline
+        assert p is not None
+        c = p.stats.counters
+        lat = p.stats.timings["latency"].values()
+        return StatusEvent(
+            state=self.state,
+            fps=round(p.stats.fps(), 2),
+            latency_ms={
+                "p50": round(float(np.percentile(lat, 50)), 2) if lat.size else 0.0,
+                "p95": round(float(np.percentile(lat, 95)), 2) if lat.size else 0.0,
+            },
+            frames=c.frames_processed, dropped_frames=c.frames_dropped, windows=c.windows,
+            events=c.events, dropped_events=c.events_dropped + (self.socket.dropped if self.socket else 0),
+            clients=self.socket.client_count if self.socket else 0,
+            camera=p.source.state, uptime_s=round(time.monotonic() - p.stats.started, 1),
+            model=p.classifier.name,
+        )
+
+    def describe(self) -> DescribeEvent:
+        assert self.pipeline is not None
+        return DescribeEvent(__version__, PROTOCOL_VERSION, model_info(self.pipeline.classifier),
+                             self.cfg.source.uri, asdict(self.cfg))
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def _publishers(self) -> list[Publisher]:
+        pubs: list[Publisher] = [StdoutPublisher()]
+        fds = listen_fds()
+        if self.cfg.socket.path or self.cfg.socket.tcp or fds:
+            self.socket = SocketPublisher(self.cfg.socket, self.hello, self.status, self.describe, fds)
+            pubs.append(self.socket)
+        return pubs
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        self._signals.append(signum)
+        if signum in (signal.SIGTERM, signal.SIGINT) and self.pipeline is not None:
+            self.pipeline.request_stop()
+
+    def _status_line(self) -> str:
+        s = self.status()
+        return (f"{s.state}: {s.fps:.1f} fps, {s.events} events, {s.clients} clients, "
+                f"{s.dropped_frames} frames dropped, camera {s.camera}")
+
+    def run(self) -> int:
+        self.notifier.status("starting: loading the model")
+        handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+        try:
+            publishers = self._publishers()
+            self.pipeline = p = build_pipeline(self.cfg, publishers)
+            for pub in publishers:
+                pub.start()
+            if self.socket:
+                log.info("serving events on %s", ", ".join(self.socket.addresses))
+            p.start()
+            self._loop(p)
+        finally:
+            for s, h in handlers.items():
+                signal.signal(s, h)
+            self.notifier.close()
+        c = p.stats.counters
+        log.info("frames %d (dropped %d), windows %d, events %d (dropped %d), %.1f fps",
+                 c.frames_processed, c.frames_dropped, c.windows, c.events, c.events_dropped, p.stats.fps())
+        if p.error is not None:
+            if isinstance(p.error, SigndError):
+                raise p.error
+            raise RuntimeError(f"pipeline stage failed: {p.error!r}") from p.error
+        return 0
+
+    def _loop(self, p: Pipeline) -> None:
+        heartbeat = self.cfg.socket.heartbeat
+        watchdog = watchdog_interval()
+        next_beat = time.monotonic() + heartbeat
+        next_dog = time.monotonic()
+        frames_at_dog = -1
+        while not p.wait(0.05):
+            if p.stop_event.is_set():
+                break
+            while self._signals:
+                signum = self._signals.pop(0)
+                if signum == signal.SIGHUP:
+                    self.reload(p)
+            now = time.monotonic()
+            if self.state == "starting" and p.first_frame.is_set():
+                self.state = "running"
+                self.notifier.send("READY=1", f"STATUS={self._status_line()}")
+                log.info("ready")
+            if watchdog and now >= next_dog:
+                frames = p.stats.counters.frames_processed
+                if frames != frames_at_dog or p.source.state == "reopening":
+                    self.notifier.send("WATCHDOG=1")
+                frames_at_dog, next_dog = frames, now + watchdog
+            if now >= next_beat:
+                next_beat = now + heartbeat
+                p.post(self.status())
+                if self.state == "running":
+                    self.notifier.status(self._status_line())
+        self.state = "stopping"
+        if self._signals:
+            log.info("stopped by %s", signal.Signals(self._signals[0]).name)
+        self.notifier.send("STOPPING=1", "STATUS=stopping")
+        p.request_stop()
+        p.join()  # the publishing thread closes every publisher: socket clients get `bye`
+
+    def reload(self, p: Pipeline) -> None:
+        """SIGHUP: new configuration and model, checked before they replace the running ones."""
+        self.notifier.send("RELOADING=1", f"MONOTONIC_USEC={time.monotonic_ns() // 1000}", "STATUS=reloading")
+        log.info("reloading the configuration and the model")
+        try:
+            cfg = load_config(self.config_path, self.overrides)
+            classifier = load_classifier(cfg)
+            if not classifier.accepts(p.layout):
+                raise SigndError(f"the new model needs {classifier.layout.name} keypoints; the source gives {p.layout.name}")
+        except SigndError as exc:
+            msg = f"reload failed, still running the previous model: {exc}"
+            log.error(msg)
+            p.post(ErrorEvent("reload_failed", msg))
+        else:
+            for section in _RESTART_ONLY:
+                if getattr(cfg, section) != getattr(self.cfg, section):
+                    log.warning("[%s] changed: that takes a restart (systemctl restart signd)", section)
+                    setattr(cfg, section, getattr(self.cfg, section))
+            self.cfg = cfg
+            p.swap_classifier(classifier, smoothing_for(classifier.manifest.extra, cfg.smoothing))
+            log.info("now running model %s (%s)", classifier.model.path, classifier.sha256[:12])
+            p.post(self.hello())
+        self.notifier.send("READY=1", f"STATUS={self._status_line()}")
+
+
+def run_service(cfg: RunConfig, config_path: str | None = None, overrides: dict[str, Any] | None = None) -> int:
+    return Service(cfg, config_path, overrides or {}).run()
