@@ -172,9 +172,11 @@ def convert_model(
             source, display = Path(model), str(model)
             out_path = check_output(out, source)
             sniff(source)
+            name = name or source.stem
         else:
             out_path = check_output(out)
             source, display = _save_model_object(model, workdir)
+            name = name or getattr(model, "name", "") or out_path.stem
         report = Report(source=display, source_sha256=_sha256(source), target=target, forced=force,
                         features=features, data=[str(d) for d in data])
         specs = _plan(quantize, target, try_int8_loop)
@@ -186,7 +188,7 @@ def convert_model(
         finally:
             bar.close()
         chosen = _choose(report, quantize, force)
-        _write(report, chosen, checked, out_path, name or Path(display).stem, extra)
+        _write(report, chosen, checked, out_path, name, extra)
     return report
 
 

@@ -246,7 +246,7 @@ def test_a_keras3_model_object_converts_through_the_python_api(tmp_path):
     assert report["loader"] == "Keras 3 load_model, rebuilt in tf-keras"
     assert report["variants"][0]["agreement"] == 1.0
     m = read_manifest(out)
-    assert m.labels == ["a", "b", "c"] and m.extra["trained_by"] == "helper"
+    assert m.labels == ["a", "b", "c"] and m.extra["trained_by"] == "helper" and m.name == "tiny_gru"
     from signd.daemon.interpreter import TFLiteModel
 
     model = TFLiteModel(out)
