@@ -1,0 +1,81 @@
+"""signd train: recordings in, a verified TFLite model with its manifest out."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+from signd.daemon.errors import ConfigError
+
+NAME = "train"
+HELP = "train a model on recordings (MP_Data folders or signer .npz files, one signer each)"
+
+log = logging.getLogger("signd.train")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("data", nargs="+", metavar="DATA",
+                   help="MP_Data folders or signer .npz files; each one is one signer")
+    p.add_argument("-o", "--out", required=True, metavar="DIR",
+                   help="output folder, e.g. models/mine: writes DIR/<name>.tflite and .json")
+    p.add_argument("--arch", choices=["default", "tutorial"], default="default",
+                   help="default: signd's model for unseen signers; tutorial: the seed's LSTM")
+    p.add_argument("--classes", type=lambda s: [c for c in s.replace(",", " ").split() if c],
+                   help="classes to train, comma-separated (default: every class that at least "
+                        "two signers perform; others are dropped with a warning)")
+    p.add_argument("--no-rest", action="store_true",
+                   help="default arch: no rest class (by default one is learnt from recorded "
+                        "blank sequences and synthetic rest, and never fires an event)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, help="maximum epochs (early stopping ends sooner)")
+    p.add_argument("--copies", type=int, help="augmented copies of each sequence (default arch)")
+    p.add_argument("--quantize", choices=["float32", "float16", "dynamic", "int8", "auto"],
+                   help="TFLite weights (default: float16 for default, float32 for tutorial)")
+    p.add_argument("--target", default="tflite-runtime-2.14",
+                   help="runtime the model must load on (default: tflite-runtime-2.14, which "
+                        "ai-edge-litert also loads)")
+    p.add_argument("--name", help="model name (default: the output folder's name)")
+    p.add_argument("--demo", action="store_true",
+                   help="also write DIR/demo.npz: a keypoint stream made from per-class statistics "
+                        "of DATA (what `signd run --source demo` plays), checked on the new model")
+
+
+def run(args: argparse.Namespace) -> int:
+    from signd.daemon.layout import layout_named
+    from signd.models.dataset import choose_classes, load_signers
+    from signd.models.export import export
+    from signd.models.plots import training_curves
+    from signd.models.train import TrainConfig, fit
+
+    cfg = TrainConfig(arch=args.arch, seed=args.seed, rest=not args.no_rest and args.arch == "default")
+    if args.epochs is not None:
+        if args.epochs < 1:
+            raise ConfigError(f"--epochs must be >= 1, got {args.epochs}")
+        cfg.epochs = args.epochs
+    if args.copies is not None:
+        if args.copies < 0:
+            raise ConfigError(f"--copies must be >= 0, got {args.copies}")
+        cfg.copies = args.copies
+    signers = load_signers(args.data, layout_named(cfg.layout))
+    labels = choose_classes(signers, args.classes, rest=cfg.rest)
+    log.info("training %s on %d signers, classes %s", cfg.arch, len(signers), ", ".join(labels))
+    trained = fit(signers, labels, cfg, desc=f"train {cfg.arch}")
+    out = Path(args.out)
+    report: Any = export(trained, out, args.data, name=args.name, quantize=args.quantize,
+                         target=args.target)
+    training_curves({cfg.arch: trained.history}, out / "training.png", f"{cfg.arch} training")
+    print(f"wrote {report.output} and {report.manifest} ({report.chosen}); curves in {out / 'training.png'}")
+    if args.demo:
+        from signd.models.demo import check_demo, make_demo, write_demo
+
+        signs = [c for c in labels if c != "blank"]
+        arrays = make_demo(signers, signs, seed=args.seed)
+        heard = check_demo(arrays, Path(report.output))
+        path = write_demo(out / "demo.npz", arrays)
+        print(f"wrote {path} ({path.stat().st_size // 1024} KB): signs {', '.join(signs)}; "
+              f"the new model hears {', '.join(heard) or 'nothing'}")
+        if heard != signs:
+            log.warning("the model does not recognise its own demo exactly: %s != %s", heard, signs)
+    return 0

@@ -1,0 +1,114 @@
+"""The networks `signd train` can build, as tf_keras (Keras 2) models.
+
+Keras 2, not Keras 3: TensorFlow 2.17's TFLite converter aborts on Keras 3 models, and the
+tutorial's own `.h5` files are Keras 2.
+
+- `tutorial`: the seed's exact network on raw 30 x 1662 keypoints (relu LSTMs 64/128/64,
+  Dense 64/32/softmax), kept as the yardstick.
+- `default`: built to generalise to new signers and to stay tiny on a Pi. Each frame's
+  features go through a small per-frame layer; the window is then summarised by the mean and
+  the maximum of every channel over time, for the whole window and for each of its halves,
+  so the order of the movement (where it starts, where it ends) is kept; a small dense head
+  decides. Only builtin TFLite ops that old runtimes know (FULLY_CONNECTED, MEAN,
+  REDUCE_MAX, SLICE, CONCATENATION, SOFTMAX); no recurrence, so no WHILE loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+ARCHITECTURES = ("default", "tutorial")
+# The default network: three small members whose probabilities are averaged (their errors on
+# a new signer differ, so the average is steadier than any one; measured LOSO: one 48/64
+# member 0.975 mean / 0.933 worst, three 32/32 members 0.985 / 0.967, same seed and data).
+MEMBERS = 3
+INPUT_DROPOUT = 0.2
+WIDTH = 32
+HIDDEN = 32
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    """What an architecture eats: keypoint layout and feature set."""
+
+    layout: str
+    features: str
+
+
+SPECS: dict[str, ArchSpec] = {
+    "tutorial": ArchSpec("tutorial-1662", "raw"),
+    "default": ArchSpec("pose-hands-258", "signd-v1"),
+}
+
+
+def spec(arch: str) -> ArchSpec:
+    if arch not in SPECS:
+        raise KeyError(f"unknown architecture {arch!r} (known: {', '.join(ARCHITECTURES)})")
+    return SPECS[arch]
+
+
+def build_tutorial(window: int, dim: int, classes: int) -> Any:
+    """The tutorial's network, layer for layer."""
+    import tf_keras as keras
+
+    model = keras.Sequential([
+        keras.layers.LSTM(64, return_sequences=True, activation="relu", input_shape=(window, dim)),
+        keras.layers.LSTM(128, return_sequences=True, activation="relu"),
+        keras.layers.LSTM(64, return_sequences=False, activation="relu"),
+        keras.layers.Dense(64, activation="relu"),
+        keras.layers.Dense(32, activation="relu"),
+        keras.layers.Dense(classes, activation="softmax"),
+    ])
+    model.compile(optimizer="Adam", loss="categorical_crossentropy", metrics=["categorical_accuracy"])
+    return model
+
+
+def _member(x: Any, window: int, width: int, hidden: int, dropout: float, tag: str) -> Any:
+    """One per-frame layer + pooling + dense head, ending in softmax probabilities."""
+    import tf_keras as keras
+
+    L = keras.layers
+    f = L.Dense(width, activation="relu", name=f"frame{tag}")(x)
+    half = window // 2
+    parts = []
+    for name, seg in (("all", f), ("first", L.Cropping1D((0, window - half), name=f"first_half{tag}")(f)),
+                      ("second", L.Cropping1D((half, 0), name=f"second_half{tag}")(f))):
+        parts += [L.GlobalAveragePooling1D(name=f"mean_{name}{tag}")(seg),
+                  L.GlobalMaxPooling1D(name=f"max_{name}{tag}")(seg)]
+    h = L.Concatenate(name=f"pooled{tag}")(parts)
+    h = L.Dropout(dropout)(h)
+    h = L.Dense(hidden, activation="relu", name=f"hidden{tag}")(h)
+    h = L.Dropout(dropout)(h)
+    return h
+
+
+def build_default(window: int, dim: int, classes: int, mean: np.ndarray, std: np.ndarray,
+                  width: int = WIDTH, hidden: int = HIDDEN, dropout: float = 0.3,
+                  input_dropout: float = INPUT_DROPOUT, members: int = MEMBERS,
+                  learning_rate: float = 2e-3) -> Any:
+    """`members` x (per-frame Dense(width) -> mean and max pooling over the window and each of
+    its halves -> Dense(hidden) -> softmax), probabilities averaged. `mean`/`std` (dim,)
+    standardise the features inside the model; `input_dropout` drops whole feature values so
+    that no single cue (one landmark, one position) decides alone. Standard layers only, so
+    the saved `.h5` loads anywhere without custom code."""
+    import tf_keras as keras
+
+    L = keras.layers
+    inp = keras.Input((window, dim), name="features")
+    x = L.Normalization(mean=mean.astype("float32"), variance=np.square(std).astype("float32"),
+                        name="standardise")(inp)
+    if input_dropout:
+        x = L.Dropout(input_dropout, name="input_dropout")(x)
+    outs = []
+    for m in range(members):
+        tag = f"_{m}" if members > 1 else ""
+        h = _member(x, window, width, hidden, dropout, tag)
+        outs.append(L.Dense(classes, activation="softmax", name=f"probs{tag}")(h))
+    out = outs[0] if members == 1 else L.Average(name="probs")(outs)
+    model = keras.Model(inp, out, name="signd_default")
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                  loss="categorical_crossentropy", metrics=["categorical_accuracy"])
+    return model

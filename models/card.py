@@ -1,0 +1,215 @@
+"""The model card (`models/<name>/README.md`), written from the model's manifest, the stored
+evaluation (`evaluation.json`, from `signd evaluate --loso ... --card DIR`) and a latency
+benchmark run here, side by side on every installed runtime."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from signd.daemon.errors import InputError
+from signd.models.manifest import read_manifest
+
+from .features import compute_features
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def benchmark(model_path: Path, runs: int = 400) -> dict[str, Any]:
+    """p50/p90 per window (ms, one thread) of the model on each installed runtime, and of the
+    feature function, measured one after the other in this process."""
+    from signd.daemon.errors import SigndError
+    from signd.daemon.interpreter import RUNTIME_NAMES, TFLiteModel, load_runtime
+
+    manifest = read_manifest(model_path)
+    assert manifest is not None
+    rng = np.random.default_rng(0)
+    from signd.daemon.layout import layout_named
+
+    lay = layout_named(manifest.layout)
+    frames = rng.uniform(0.2, 0.8, (manifest.window, lay.size)).astype(np.float32)
+    x = compute_features(frames, lay, manifest.features)
+    out: dict[str, Any] = {"runs": runs, "machine": platform.machine(), "runtimes": {}}
+    t = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        compute_features(frames, lay, manifest.features)
+        t.append((time.perf_counter() - t0) * 1e3)
+    out["features_ms"] = {"p50": float(np.percentile(t, 50)), "p90": float(np.percentile(t, 90))}
+    for name in RUNTIME_NAMES:
+        if name == "tensorflow":
+            continue
+        try:
+            m = TFLiteModel(model_path, num_threads=1, runtime=load_runtime(name))
+        except SigndError as exc:
+            out["runtimes"][name] = {"loads": False, "error": str(exc)}
+            continue
+        m.warm_up()
+        t = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            m.predict(x)
+            t.append((time.perf_counter() - t0) * 1e3)
+        out["runtimes"][name] = {"loads": True, "version": m.runtime.version,
+                                 "p50_ms": float(np.percentile(t, 50)), "p90_ms": float(np.percentile(t, 90))}
+    return out
+
+
+def _f(v: Any, fmt: str = ".3f") -> str:
+    return "-" if v is None or (isinstance(v, float) and v != v) else format(v, fmt)
+
+
+def render(name: str, manifest: Any, size: int, evaluation: dict[str, Any], bench: dict[str, Any]) -> str:
+    """The card's markdown."""
+    extra = manifest.extra
+    train = extra.get("training", {})
+    conv = extra.get("convert", {})
+    acc = evaluation.get("accuracy", {})
+    archs = list(acc)
+    L = [f"# `{name}`: signd's default sign model", ""]
+    L += [
+        f"Recognises **{', '.join(x for x in manifest.labels if x != 'blank')}**, plus `blank` (rest: "
+        "nobody signing; it never fires an event). Made for people it has never seen: trained on "
+        f"{len(train.get('signers', []))} signers ({', '.join(train.get('signers', []))}) of "
+        "`../shared/data/signers` (see its README), tested on signers left out.",
+        "",
+        "## Model",
+        "",
+        f"- file: `{name}.tflite`, {size / 1024:.1f} KB, {manifest.quantization} weights "
+        f"(float16 halves the file and dequantizes to float32 at load); input [1, {manifest.window}, "
+        f"{_dim(manifest)}] (`{manifest.features}` features of `{manifest.layout}` keypoints), output "
+        f"{len(manifest.labels)} probabilities in the order {', '.join(manifest.labels)}.",
+        "- features (`signd.models.features`, the function the runtime calls on every window): "
+        "windows whose left hand is seen more often than the right are mirrored (busier hand "
+        "always in the same place); origin between the shoulders and the shoulder width as unit "
+        "(window means); nose, shoulders, elbows, wrists; visibility of elbows and wrists; per "
+        "hand: seen or not, wrist position, palm normal, finger direction, how far each finger "
+        "is stretched, the 20 landmarks relative to the wrist in hand-size units; velocities of "
+        "the body points and wrists.",
+        "- network (`signd.models.architectures.build_default`): standardise -> per-frame Dense "
+        "-> mean and max over the window and over each half -> Dense -> softmax; builtin ops "
+        "only, no recurrence.",
+        f"- training (`signd train`, seed {train.get('seed')}): {train.get('copies')} augmented "
+        "copies of every sequence (mirror with hands swapped, scale, rotation, shift, aspect, "
+        "hands moved, time warp, dropped frames and hands, noise, windows shifted in time), "
+        "rest from recorded `blank` sequences and synthetic rest (the same sequences without "
+        "hands, arms down, hands held low, nobody in view, windows catching under a third of a "
+        "sign); class-balanced; early stopping on a same-signer split.",
+        f"- smoothing defaults (manifest `extra.smoothing`): `{json.dumps(extra.get('smoothing', {}))}`.",
+        "",
+    ]
+    if acc:
+        L += ["## Leave-one-signer-out (one run, same folds and seed for both architectures)", "",
+              f"Classes {', '.join(evaluation.get('classes', []))}; each signer's accuracy is measured "
+              "on a model that never saw them; a sign taken for `blank` counts as an error.", "",
+              "| held-out signer | " + " | ".join(archs) + " |",
+              "|---|" + "---|" * len(archs)]
+        rows = [s["signer"] for s in acc[archs[0]]["signers"]]
+        for i, s in enumerate(rows):
+            L.append(f"| {s} | " + " | ".join(_f(acc[a]["signers"][i]["accuracy"]) for a in archs) + " |")
+        for key in ("mean", "worst"):
+            L.append(f"| **{key}** | " + " | ".join(f"**{_f(acc[a][key])}**" for a in archs) + " |")
+        L.append("")
+        for a in archs:
+            L.append(f"Confusion, {a} (rows true, columns predicted; {', '.join(acc[a]['labels'])}): "
+                     f"`{acc[a]['confusion']}`")
+        L.append("")
+    stream = evaluation.get("stream", {})
+    if stream:
+        L += ["## Stream (every LOSO signer, each on its own fold's model)", "",
+              "Each signer's sequences played back to back with 2 s of rest before each (the "
+              "signer's recorded `blank` where there is one, else their pose with no hands), "
+              "at 30 fps, through the runtime's `WindowBuffer` and `Smoother` (`signd evaluate "
+              "--loso ... --stream`).", "",
+              "| architecture | event F1 | signs hit | missed | false events | false events per minute of rest |",
+              "|---|---|---|---|---|---|"]
+        for a, b in stream.items():
+            t = b["total"]
+            L.append(f"| {a} | {_f(t['f1'])} | {t['hits']}/{t['signs']} | {t['misses']} | "
+                     f"{t['false_events']} | {_f(t['rest_false_per_minute'], '.2f')} "
+                     f"({t['rest_false_events']} in {t['rest_seconds'] / 60:.1f} min) |")
+        L.append("")
+    unknown = evaluation.get("unknown", {})
+    if unknown:
+        L += ["## Unknown signs", "",
+              "Signs the model was not trained on, from signers left out of training "
+              "(`love` of melicom: its LOSO fold; `seeyoulater` of ilkerdemir: held out of every "
+              "fold). Share of their sequences that gave an event in the stream:", ""]
+        for a, u in unknown.items():
+            per = ", ".join(f"{k} {v['with_event']}/{v['sequences']}" for k, v in u.get("signers", {}).items())
+            L.append(f"- {a}: {u['with_event']} of {u['sequences']} ({u['rate']:.0%}){': ' + per if per else ''}")
+        L.append("")
+    held = evaluation.get("held_out", {})
+    if held:
+        L += ["## Signers held out of every fold", ""]
+        for a, b in held.items():
+            per = ", ".join(f"{s['signer']} {_f(s['accuracy'])} ({s['correct']}/{s['n']})"
+                            for s in b["accuracy"]["signers"])
+            L.append(f"- {a} trained on all LOSO signers: {per}")
+        L.append("")
+    L += ["## Conversion, size and speed", "",
+          f"- converted by `signd convert` for target {conv.get('target', '-')}: argmax agreement "
+          f"with the Keras model {_f(conv.get('agreement'), '.2%') if conv.get('agreement') is not None else '-'} "
+          f"on {conv.get('windows', '-')} windows of {', '.join(conv.get('data', []))}; largest "
+          f"probability difference {_f(conv.get('max_prob_diff'), '.2g')}.",
+          "- verified runtimes (golden outputs within 1e-3): "
+          + ", ".join(f"{r['name']} {r['version']}" for r in manifest.verified_runtimes) + ".",
+          f"- latency per window, one thread, median of {bench.get('runs')} runs on this machine "
+          f"({bench.get('machine')}), measured one after the other in one process:"]
+    for rt, r in bench.get("runtimes", {}).items():
+        if r.get("loads"):
+            L.append(f"  - {rt} {r['version']}: p50 {r['p50_ms']:.3f} ms, p90 {r['p90_ms']:.3f} ms")
+        else:
+            L.append(f"  - {rt}: does not load ({r.get('error')})")
+    fm = bench.get("features_ms", {})
+    L.append(f"  - feature function (numpy): p50 {_f(fm.get('p50'))} ms, p90 {_f(fm.get('p90'))} ms")
+    L += ["", "## Rebuild", "", "```sh",
+          "D=../shared/data/signers",
+          "LOSO=\"$D/mujster.npz $D/jonathanroddy.npz $D/melicom.npz $D/devharsh.npz $D/kush.npz "
+          "$D/bhavyagokhroo.npz $D/dim3ns10n-with-blank.npz\"",
+          "signd train $LOSO -o models/default --classes blank,hello,iloveyou,thanks --demo",
+          "signd evaluate --loso default,tutorial $LOSO --held-out $D/ilkerdemir.npz --stream "
+          "--card models/default --plots out/plots",
+          "```", ""]
+    return "\n".join(L)
+
+
+def _dim(manifest: Any) -> int:
+    from .features import feature_dim
+
+    return feature_dim(manifest.layout, manifest.features)
+
+
+def write_card(model_dir: Path, evaluation: dict[str, Any] | None = None) -> Path:
+    """Store `evaluation` (when given) beside the model and rewrite the card."""
+    model_dir = Path(model_dir)
+    name = model_dir.name
+    model = model_dir / f"{name}.tflite"
+    manifest = read_manifest(model)
+    if manifest is None or not model.exists():
+        raise InputError(f"no model {model} with its manifest: train it first (signd train ... -o {model_dir})")
+    ev_path = model_dir / "evaluation.json"
+    if evaluation is not None:
+        _atomic_write(ev_path, json.dumps(evaluation, indent=1) + "\n")
+    evaluation = json.loads(ev_path.read_text()) if ev_path.exists() else {}
+    bench = benchmark(model)
+    text = render(name, manifest, model.stat().st_size, evaluation, bench)
+    card = model_dir / "README.md"
+    _atomic_write(card, text)
+    return card

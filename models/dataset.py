@@ -1,0 +1,106 @@
+"""Training data: recordings (one signer each) read through `signd.daemon.recordings`, put in
+one keypoint layout and one label space, with a clear policy for classes that not every
+signer has.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from signd.daemon.errors import DataError, InputError
+from signd.daemon.layout import POSE_HANDS_258, Layout, convert_layout
+from signd.daemon.recordings import Recording, load_recording, normalize_label
+
+log = logging.getLogger(__name__)
+
+REST_LABEL = "blank"
+REST_ALIASES = ("blank", "rest", "nothing", "none", "idle")
+
+
+@dataclass
+class Signer:
+    """One signer's sequences in the common layout and label space."""
+
+    name: str
+    path: str
+    X: np.ndarray  # (N, T, layout.size) float32
+    labels: list[str]  # the label of each sequence
+    seq_ids: list[str]
+
+    def select(self, keep: np.ndarray) -> Signer:
+        return Signer(self.name, self.path, self.X[keep], [lab for lab, k in zip(self.labels, keep, strict=True) if k],
+                      [s for s, k in zip(self.seq_ids, keep, strict=True) if k])
+
+    def with_labels(self, wanted: set[str]) -> Signer:
+        return self.select(np.array([lab in wanted for lab in self.labels], bool))
+
+
+def _to_signer(rec: Recording, layout: Layout) -> Signer:
+    try:
+        X = convert_layout(rec.X, rec.layout, layout)
+    except ValueError as exc:
+        raise DataError(f"{rec.path}: {exc}") from None
+    names = [REST_LABEL if rec.labels[int(c)] in REST_ALIASES else rec.labels[int(c)] for c in rec.y]
+    return Signer(rec.name, rec.path, np.ascontiguousarray(X, np.float32), names, list(rec.seq_ids))
+
+
+def load_signers(paths: list[str | os.PathLike[str]], layout: Layout = POSE_HANDS_258) -> list[Signer]:
+    """Every path is one signer (an MP_Data folder or a signer `.npz`); names must differ."""
+    if not paths:
+        raise InputError("no data given: pass MP_Data folders or signer .npz files")
+    signers = [_to_signer(load_recording(p), layout) for p in paths]
+    seen: dict[str, str] = {}
+    for s in signers:
+        if s.name in seen:
+            raise InputError(f"{s.path}: signer name {s.name!r} is also {seen[s.name]}; each input is one signer")
+        seen[s.name] = s.path
+    return signers
+
+
+def choose_classes(signers: list[Signer], classes: list[str] | None = None,
+                   rest: bool = True) -> list[str]:
+    """The classes to train, sorted, with the rest label first when it is kept.
+
+    With `classes` given, exactly those (normalised) are kept. Otherwise a class is kept when
+    at least two signers perform it: a sign that only one person made cannot be learnt for
+    people in general. Every dropped class is logged as a warning naming the file; a wanted
+    class that no signer has is an error.
+    """
+    per_class = Counter(lab for s in signers for lab in set(s.labels))
+    if classes:
+        wanted = [normalize_label(c) for c in classes]
+        wanted = [REST_LABEL if c in REST_ALIASES else c for c in wanted]
+        missing = [c for c in wanted if c not in per_class]
+        if missing:
+            raise InputError(f"class {missing[0]!r} is in none of the inputs (have: {', '.join(sorted(per_class))})")
+        keep = set(wanted)
+    else:
+        keep = {c for c, n in per_class.items() if n >= 2 or c == REST_LABEL}
+    if not rest:
+        keep.discard(REST_LABEL)
+    for s in signers:
+        for lab in sorted(set(s.labels) - keep):
+            n = s.labels.count(lab)
+            why = "not in --classes" if classes else "no other signer has it"
+            log.warning("%s: dropping class %r (%d sequences): %s", s.path, lab, n, why)
+    signs = sorted(c for c in keep if c != REST_LABEL)
+    if len(signs) < 2:
+        raise InputError(f"need at least two sign classes to train; have {signs or 'none'}")
+    return ([REST_LABEL] if REST_LABEL in keep or rest else []) + signs
+
+
+def stack(signers: list[Signer], classes: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """X (N, T, F), y (N,) indexes into `classes`, and the signer index of each sequence."""
+    index = {c: i for i, c in enumerate(classes)}
+    xs, ys, gs = [], [], []
+    for g, s in enumerate(signers):
+        keep = np.array([lab in index for lab in s.labels], bool)
+        xs.append(s.X[keep])
+        ys.append(np.array([index[lab] for lab in s.labels if lab in index], np.int64))
+        gs.append(np.full(int(keep.sum()), g, np.int64))
+    return np.concatenate(xs), np.concatenate(ys), np.concatenate(gs)

@@ -1,0 +1,234 @@
+"""Stream evaluation: a signer's sequences played back to back with rest between them through
+the runtime's own window (`signd.daemon.window`) and smoother (`signd.daemon.smoothing`),
+counting correct, missed and false events.
+
+The stream for one signer: every sequence once, in a shuffled (seeded) order, each preceded
+by `rest_seconds` of rest. Rest is the signer's own recorded rest (the `blank` class) where the
+recording has it, else the pose of the neighbouring sequence held still with no hands in view
+(the signer lowered their hands out of the picture). Each sequence is a segment; an event
+belongs to the segment whose frames, or the `tail` after them, contain the event's last
+frame (a window still holds a sign for a while after it ends). Events elsewhere are false
+events in rest.
+
+- a known sign's segment is a hit when one of its events has its label, else a miss; every
+  other event of the segment (wrong label, repeat) is a false event;
+- an unknown sign's segment (a class the model does not have) counts whether it gave any event;
+- F1 = 2 hits / (2 hits + false events + misses), false events in rest included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from signd.daemon.layout import Layout
+from signd.daemon.smoothing import Decision, Smoother, SmoothingConfig
+from signd.daemon.window import WindowBuffer
+
+from .dataset import REST_LABEL, Signer
+
+WindowPredictor = Callable[[np.ndarray], np.ndarray]  # windows (N, T, F) -> probs (N, K)
+
+
+@dataclass
+class StreamSettings:
+    """How the stream is played and cut."""
+
+    fps: float = 30.0
+    rest_seconds: float = 2.0
+    stride: int = 1
+    reset_after: float | None = 1.0
+    window: int = 30
+    seed: int = 0
+
+    @property
+    def tail(self) -> int:
+        """Frames after a segment's end whose events still belong to it: one window, plus the
+        time the window takes to notice the hands are gone."""
+        return self.window + int(round((self.reset_after or 0.0) * self.fps))
+
+
+@dataclass
+class Segment:
+    label: str
+    start: int
+    end: int  # exclusive
+    known: bool
+
+
+@dataclass
+class StreamScore:
+    """Counts for one signer's stream (or the sum of several)."""
+
+    signer: str
+    signs: int = 0
+    hits: int = 0
+    misses: int = 0
+    false_events: int = 0  # wrong label or repeat within a sign, or any event in rest
+    rest_false_events: int = 0
+    rest_seconds: float = 0.0
+    unknown: int = 0  # unknown-sign segments
+    unknown_with_event: int = 0
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def f1(self) -> float:
+        d = 2 * self.hits + self.false_events + self.misses
+        return 2 * self.hits / d if d else float("nan")
+
+    @property
+    def rest_false_per_minute(self) -> float:
+        return self.rest_false_events / (self.rest_seconds / 60.0) if self.rest_seconds else float("nan")
+
+    @property
+    def unknown_event_rate(self) -> float:
+        return self.unknown_with_event / self.unknown if self.unknown else float("nan")
+
+    def add(self, other: StreamScore) -> None:
+        for name in ("signs", "hits", "misses", "false_events", "rest_false_events", "rest_seconds",
+                     "unknown", "unknown_with_event"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def to_dict(self, with_events: bool = False) -> dict[str, Any]:
+        d = asdict(self)
+        if not with_events:
+            d.pop("events")
+        d.update(f1=self.f1, rest_false_per_minute=self.rest_false_per_minute,
+                 unknown_event_rate=self.unknown_event_rate)
+        return d
+
+
+def _rest_like(frames: np.ndarray, layout: Layout, n: int) -> np.ndarray:
+    """`n` frames of the pose in `frames[0]` held still, no hands."""
+    out = np.repeat(frames[:1], n, axis=0).copy()
+    out[:, layout.left_hand] = 0.0
+    out[:, layout.right_hand] = 0.0
+    if layout.face is not None:
+        out[:, layout.face] = 0.0
+    return out
+
+
+def build_stream(signer: Signer, layout: Layout, known: set[str],
+                 settings: StreamSettings) -> tuple[np.ndarray, list[Segment], np.ndarray]:
+    """Frames (N, F), the sign segments, and a mask of rest frames."""
+    rng = np.random.default_rng(settings.seed)
+    rest_n = int(round(settings.rest_seconds * settings.fps))
+    labels = np.array(signer.labels)
+    real_rest = signer.X[labels == REST_LABEL].reshape(-1, signer.X.shape[-1])
+    signs = np.nonzero(labels != REST_LABEL)[0]
+    order = rng.permutation(signs)
+    chunks: list[np.ndarray] = []
+    segments: list[Segment] = []
+    rest_mask: list[np.ndarray] = []
+    pos = rest_pos = 0
+    for i in order:
+        seq = signer.X[i]
+        if len(real_rest) >= rest_n:
+            if rest_pos + rest_n > len(real_rest):
+                rest_pos = 0
+            rest = real_rest[rest_pos : rest_pos + rest_n]
+            rest_pos += rest_n
+        else:
+            rest = _rest_like(seq, layout, rest_n)
+        chunks += [rest, seq]
+        rest_mask += [np.ones(len(rest), bool), np.zeros(len(seq), bool)]
+        segments.append(Segment(str(labels[i]), pos + len(rest), pos + len(rest) + len(seq),
+                                str(labels[i]) in known))
+        pos += len(rest) + len(seq)
+    # Then the signer's recorded rest that was not used between signs, and a last pause.
+    if rest_pos < len(real_rest):
+        chunks.append(real_rest[rest_pos:])
+        rest_mask.append(np.ones(len(real_rest) - rest_pos, bool))
+    if len(order):
+        chunks.append(_rest_like(signer.X[order[-1]], layout, rest_n))
+        rest_mask.append(np.ones(rest_n, bool))
+    if not chunks:
+        return np.zeros((0, signer.X.shape[-1]), np.float32), [], np.zeros(0, bool)
+    return np.concatenate(chunks).astype(np.float32), segments, np.concatenate(rest_mask)
+
+
+def run_stream(frames: np.ndarray, layout: Layout, predict: WindowPredictor, labels: list[str],
+               smoothing: SmoothingConfig, settings: StreamSettings) -> list[Decision]:
+    """Drive the runtime's window and smoother over `frames` as the pipeline does: for every
+    frame, note the hands; when they have been gone for `reset_after`, end the smoother's
+    segment and reset the window; push the frame; classify every window handed out.
+
+    The window buffer does not depend on the predictions, so windows are collected first and
+    classified in one batch, then replayed through the smoother in order: the same decisions
+    as frame by frame, much faster."""
+    buf = WindowBuffer(settings.window, frames.shape[-1], settings.stride, settings.reset_after)
+    hands = layout.hands(frames)
+    steps: list[tuple[str, int, float]] = []  # ("end", i, t) or ("window", i, t)
+    windows: list[np.ndarray] = []
+    for i, frame in enumerate(frames):
+        t = i / settings.fps
+        if buf.absent_too_long(bool(hands[i]), t):
+            steps.append(("end", i, t))
+            buf.reset()
+        w = buf.push(frame, i, t, t)
+        if w is not None:
+            windows.append(w.frames.copy())
+            steps.append(("window", i, t))
+    steps.append(("end", len(frames), len(frames) / settings.fps))
+    probs = predict(np.stack(windows)) if windows else np.zeros((0, len(labels)), np.float32)
+    smoother = Smoother(labels, smoothing)
+    out: list[Decision] = []
+    k = 0
+    for kind, i, t in steps:
+        if kind == "end":
+            d = smoother.end_segment()
+        else:
+            d = smoother.update(probs[k], i, t, t)
+            k += 1
+        if d is not None:
+            out.append(d)
+    return out
+
+
+def score_stream(signer: str, decisions: list[Decision], segments: list[Segment],
+                 rest_mask: np.ndarray, settings: StreamSettings) -> StreamScore:
+    """Attribute events to segments and count (see the module doc)."""
+    score = StreamScore(signer)
+    owner = np.full(len(rest_mask) + settings.tail + 1, -1, np.int64)
+    for j, seg in enumerate(segments):
+        owner[seg.start : seg.end + settings.tail] = np.where(
+            owner[seg.start : seg.end + settings.tail] == -1, j, owner[seg.start : seg.end + settings.tail])
+        owner[seg.start : seg.end] = j  # a sign's own frames are its, whatever came before
+    per_seg: dict[int, list[str]] = {}
+    for d in decisions:
+        j = int(owner[min(d.frame, len(owner) - 1)])
+        score.events.append({"label": d.label, "frame": d.frame, "segment": j,
+                             "truth": segments[j].label if j >= 0 else "rest"})
+        if j < 0:
+            score.rest_false_events += 1
+            score.false_events += 1
+        else:
+            per_seg.setdefault(j, []).append(d.label)
+    for j, seg in enumerate(segments):
+        got = per_seg.get(j, [])
+        if not seg.known:
+            score.unknown += 1
+            score.unknown_with_event += int(bool(got))
+            continue
+        score.signs += 1
+        if seg.label in got:
+            score.hits += 1
+            score.false_events += len(got) - 1
+        else:
+            score.misses += 1
+            score.false_events += len(got)
+    score.rest_seconds = float(rest_mask.sum()) / settings.fps
+    return score
+
+
+def evaluate_stream(signer: Signer, layout: Layout, predict: WindowPredictor, labels: list[str],
+                    smoothing: SmoothingConfig, settings: StreamSettings | None = None) -> StreamScore:
+    """One signer's stream, played and scored."""
+    settings = settings or StreamSettings()
+    known = {lab for lab in labels if lab != REST_LABEL}
+    frames, segments, rest_mask = build_stream(signer, layout, known, settings)
+    decisions = run_stream(frames, layout, predict, labels, smoothing, settings)
+    return score_stream(signer.name, decisions, segments, rest_mask, settings)

@@ -1,0 +1,132 @@
+"""signd train: bad input is refused with one line naming the culprit; a tiny real run writes a
+verified model that the runtime loads; the class policy and augmentation behave."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from signd.daemon.errors import InputError
+from signd.daemon.layout import POSE_HANDS_258
+from signd.daemon.recordings import Recording
+from signd.models import augment as aug
+from signd.models.dataset import choose_classes, load_signers, stack
+
+from conftest import run_signd
+from modelkit import save_mp_data, save_npz, synthetic_recording
+
+
+def _with_extra_class(rec: Recording, name: str) -> Recording:
+    """The recording with its last class renamed: a class no other signer has."""
+    labels = list(rec.labels)
+    labels[-1] = name
+    return Recording(rec.path, rec.X, rec.y, labels, rec.seq_ids, rec.layout)
+
+
+@pytest.fixture(scope="module")
+def two_signers(tmp_path_factory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("signers")
+    a = save_mp_data(synthetic_recording(6, seed=1), root / "anna")
+    b = save_npz(_with_extra_class(synthetic_recording(6, seed=2), "wave"), root / "ben.npz")
+    return a, b
+
+
+def test_empty_data_folder(tmp_path):
+    (tmp_path / "MP_Data").mkdir()
+    r = run_signd("train", str(tmp_path / "MP_Data"), "-o", str(tmp_path / "m"))
+    assert r.returncode != 0
+    assert "signd train: error:" in r.stderr and "MP_Data" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "m").exists()
+
+
+def test_nan_values_name_the_file(tmp_path):
+    rec = synthetic_recording(2)
+    rec.X[1, 3, 7] = np.nan
+    bad = save_npz(rec, tmp_path / "carol.npz")
+    r = run_signd("train", str(bad), "-o", str(tmp_path / "m"))
+    assert r.returncode == 65, r.stderr
+    assert "carol.npz" in r.stderr and "NaN" in r.stderr
+    assert not (tmp_path / "m").exists()
+
+
+def test_frames_of_mixed_lengths_name_the_file(tmp_path):
+    root = save_mp_data(synthetic_recording(2), tmp_path / "dora")
+    np.save(root / "hello" / "1" / "4.npy", np.zeros(100, np.float32))
+    r = run_signd("train", str(root), "-o", str(tmp_path / "m"))
+    assert r.returncode == 65, r.stderr
+    assert "4.npy" in r.stderr and "100 values" in r.stderr
+    assert not (tmp_path / "m").exists()
+
+
+def test_missing_input_and_unknown_class(tmp_path, two_signers):
+    r = run_signd("train", str(tmp_path / "nowhere"), "-o", str(tmp_path / "m"))
+    assert r.returncode == 66 and "nowhere" in r.stderr
+    r = run_signd("train", *map(str, two_signers), "-o", str(tmp_path / "m"), "--classes", "hello,goodbye")
+    assert r.returncode == 66 and "'goodbye'" in r.stderr
+
+
+def test_class_only_one_signer_has_is_dropped_with_a_warning(two_signers, caplog):
+    signers = load_signers(list(two_signers))
+    with caplog.at_level(logging.WARNING):
+        labels = choose_classes(signers)
+    assert labels == ["blank", "hello", "iloveyou"]
+    msg = caplog.text
+    assert "ben.npz" in msg and "'wave'" in msg and "no other signer" in msg
+    X, y, g = stack(signers, labels)
+    assert len(X) == 24 and set(y.tolist()) == {1, 2}  # 2 signers x 2 shared classes x 6
+    # asked for explicitly, it is trained
+    assert choose_classes(signers, ["hello", "wave"], rest=False) == ["hello", "wave"]
+    with pytest.raises(InputError, match="two sign classes"):
+        choose_classes(signers, ["hello"])
+
+
+def test_augmentation_keeps_missing_parts_missing():
+    rng = np.random.default_rng(0)
+    X = synthetic_recording(2).X
+    A = aug.augment(X, POSE_HANDS_258, rng)
+    assert A.shape == X.shape and np.isfinite(A).all()
+    both = np.any(A[..., POSE_HANDS_258.left_hand] != 0, -1) & np.any(A[..., POSE_HANDS_258.right_hand] != 0, -1)
+    assert not both.any()  # one hand in the input (mirroring may move it): never two after
+    assert np.allclose(aug.mirror(aug.mirror(X, POSE_HANDS_258), POSE_HANDS_258), X, atol=1e-6)
+    shifted = aug.shift_in_time(X, POSE_HANDS_258, np.array([5] * len(X)))
+    assert not shifted[:, :5, POSE_HANDS_258.right_hand].any()
+    assert np.array_equal(shifted[:, 5:], X[:, :-5])
+    rest = aug.hands_down(aug.arms_down(X, POSE_HANDS_258, rng), POSE_HANDS_258, rng)
+    assert np.isfinite(rest).all()
+
+
+def test_tiny_training_run_writes_a_verified_model(tmp_path, two_signers):
+    out = tmp_path / "tiny"
+    r = run_signd("train", *map(str, two_signers), "-o", str(out), "--epochs", "3", "--copies", "1",
+                  timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "'wave'" in r.stderr  # the warning reached the user
+    manifest = json.loads((out / "tiny.json").read_text())
+    assert manifest["features"] == "signd-v1" and manifest["layout"] == "pose-hands-258"
+    assert manifest["labels"] == ["blank", "hello", "iloveyou"]
+    assert manifest["quantization"] == "float16"
+    assert manifest["extra"]["smoothing"]["rest_labels"] == ["blank", "rest"]
+    assert manifest["extra"]["training"]["seed"] == 0
+    assert (out / "training.png").stat().st_size > 1000
+
+    from signd.daemon.classifier import Classifier
+
+    clf = Classifier.load(out / "tiny.tflite")
+    clf.check_golden()
+    p = clf.predict(synthetic_recording(1).X[0], POSE_HANDS_258)
+    assert p.shape == (3,) and abs(float(p.sum()) - 1) < 1e-3
+
+    r = run_signd("evaluate", str(out / "tiny.tflite"), *map(str, two_signers), "--json", "--stream")
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    acc = res["accuracy"]["tiny"]
+    assert [s["signer"] for s in acc["signers"]] == ["anna", "ben"]
+    assert sum(s["n"] for s in acc["signers"]) == 24  # ben's `wave` is not one of the labels
+    total = res["stream"]["tiny"]["total"]
+    # ben's wave and anna's thanks (dropped: only she has it) are signs the model does not know
+    assert total["signs"] == 24 and total["unknown"] == 12
