@@ -46,6 +46,20 @@ def landmarks_to_vector(results: Any, layout: Layout = TUTORIAL_1662) -> np.ndar
     return np.concatenate(parts)
 
 
+def skeleton(values: np.ndarray, layout: Layout, digits: int = 3) -> tuple[list | None, list | None, list | None]:
+    """Pose (33 x [x, y, visibility]) and hands (21 x [x, y]) of one frame vector for drawing;
+    None for a part that was not detected. Rounded: a display needs no more, and the line stays
+    well under the protocol's 4 KiB."""
+    pose = values[layout.pose].reshape(POSE_LANDMARKS, 4)
+    parts: list[list | None] = [
+        np.round(pose[:, [0, 1, 3]], digits).tolist() if pose.any() else None
+    ]
+    for sl in (layout.left_hand, layout.right_hand):
+        hand = values[sl].reshape(HAND_LANDMARKS, 3)
+        parts.append(np.round(hand[:, :2], digits).tolist() if hand.any() else None)
+    return parts[0], parts[1], parts[2]
+
+
 def pose_model_path(model_complexity: int) -> str:
     """Where mediapipe looks for the pose model of `model_complexity`."""
     import mediapipe

@@ -20,8 +20,9 @@ import numpy as np
 
 from .classifier import Classifier
 from .events import Event, GestureEvent
-from .keypoints import HolisticExtractor, Keypoints
+from .keypoints import HolisticExtractor, Keypoints, skeleton
 from .mailbox import EMPTY, END, Mailbox
+from .protocol import KeypointsEvent, ProbsEvent
 from .publishers.base import Publisher
 from .smoothing import Decision, Smoother, SmoothingConfig
 from .sources.base import Source
@@ -120,6 +121,9 @@ class Pipeline:
         self._pending = (classifier, smoothing or self.config.smoothing)
         self.classifier = classifier  # what status and hello report from now on
 
+    def _wanted(self, event_type: str) -> bool:
+        return any(p.wants_type(event_type) for p in self.publishers)
+
     def post(self, event: Event) -> None:
         """Publish an event that did not come from recognition (status, error, hello)."""
         self._events.put((event, None, None))
@@ -214,6 +218,9 @@ class Pipeline:
             segment = kp.segment
             if window.absent_too_long(kp.hands, kp.t_media):
                 cut()
+            if self._wanted("keypoints"):
+                pose, left, right = skeleton(kp.values, self.layout)
+                self.post(KeypointsEvent(kp.frame, pose, left, right))
             win = window.push(kp.values, kp.frame, kp.t_capture, kp.t_media)
             if win is not None:
                 t0 = time.perf_counter()
@@ -221,6 +228,8 @@ class Pipeline:
                 t1 = time.perf_counter()
                 stats.add("inference", (t1 - t0) * 1e3)
                 stats.counters.windows += 1
+                if self._wanted("probs"):
+                    self.post(ProbsEvent(win.frame, top_probabilities(classifier.labels, probs, len(probs))))
                 decision = smoother.update(probs, win.frame, win.t_capture, win.t_media)
                 self._emit(decision, classifier, kp)
                 stats.add("smoothing", (time.perf_counter() - t1) * 1e3)

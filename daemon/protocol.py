@@ -116,6 +116,31 @@ class DescribeEvent(Event):
     id: Any = None
 
 
+@register
+@dataclass
+class KeypointsEvent(Event):
+    """One frame's skeleton for displays: pose and hands in image coordinates (0..1), rounded.
+    Sent only to clients that watch "keypoints"; a missing hand is null."""
+
+    type: ClassVar[str] = "keypoints"
+    frame: int
+    pose: list[list[float]] | None
+    """33 x [x, y, visibility], or null when nobody is seen."""
+    left_hand: list[list[float]] | None
+    """21 x [x, y]."""
+    right_hand: list[list[float]] | None
+
+
+@register
+@dataclass
+class ProbsEvent(Event):
+    """Every window's probabilities, for displays that draw a bar per sign. Watched only."""
+
+    type: ClassVar[str] = "probs"
+    frame: int
+    probs: dict[str, float]
+
+
 # -- commands ------------------------------------------------------------------------------
 
 

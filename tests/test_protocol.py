@@ -144,3 +144,27 @@ def test_a_client_that_only_closed_its_sending_side_still_gets_the_stream(server
     while b'"type":"gesture"' not in buf:
         buf += s.recv(65536)
     s.close()
+
+
+def test_keypoints_and_probs_streams_only_for_watchers(tmp_path, synthetic_npz, synthetic_model):
+    from daemonkit import Client, Daemon
+
+    sock = str(tmp_path / "events.sock")
+    d = Daemon(tmp_path, "--source", str(synthetic_npz), "--model", str(synthetic_model), "--socket", sock, "--repeat", "5")
+    try:
+        d.wait_ready()
+        plain = Client(sock)
+        kiosk = Client(sock)
+        kiosk.send({"cmd": "watch", "types": ["gesture", "keypoints", "probs"]})
+        assert kiosk.wait_for(lambda ev: len([e for e in ev if e["type"] == "probs"]) >= 3)
+        assert kiosk.wait_for(lambda ev: len([e for e in ev if e["type"] == "keypoints"]) >= 60)
+        assert plain.wait_for(lambda ev: any(e["type"] == "gesture" for e in ev))
+        assert not plain.of_type("keypoints") and not plain.of_type("probs")
+        kp = kiosk.of_type("keypoints")[-1]
+        assert len(kp["pose"]) == 33 and len(kp["right_hand"]) == 21 and kp["left_hand"] is None
+        frames = [e["frame"] for e in kiosk.of_type("keypoints")]
+        assert frames == list(range(frames[0], frames[0] + len(frames)))  # every frame, in order
+        pr = kiosk.of_type("probs")[-1]
+        assert set(pr["probs"]) == {"hello", "iloveyou", "thanks"} and abs(sum(pr["probs"].values()) - 1) < 0.01
+    finally:
+        assert d.stop() == 0

@@ -19,6 +19,11 @@ class Publisher(ABC):
         """Whether this sink takes events of this kind at all (stdout takes only gestures)."""
         return True
 
+    def wants_type(self, event_type: str) -> bool:
+        """Whether anyone behind this sink wants events of `event_type` right now. The pipeline
+        builds the per-frame streams (keypoints, probs) only when some sink wants them."""
+        return event_type in ("gesture", "status", "error", "hello")
+
     def start(self) -> None:  # noqa: B027 - optional
         """Acquire resources (bind, connect) before the pipeline runs."""
 

@@ -226,6 +226,11 @@ class SocketPublisher(Publisher):
     def client_count(self) -> int:
         return len(self.clients)
 
+    def wants_type(self, event_type: str) -> bool:
+        # Read from the pipeline's threads while the loop thread may change the set: a stale
+        # answer costs one frame's skeleton at most.
+        return any(event_type in c.types for c in list(self.clients))
+
     # -- in the loop thread ----------------------------------------------------------------
 
     def _fanout(self, event: Event, line: bytes) -> None:
@@ -305,7 +310,8 @@ class SocketPublisher(Publisher):
 
     async def _shutdown(self, reason: str) -> None:
         bye = encode(ByeEvent(reason))
-        for c in list(self.clients):
+        clients = list(self.clients)
+        for c in clients:
             if not c.closed:
                 with contextlib.suppress(ConnectionError, OSError, RuntimeError):
                     c.writer.write(bye)  # straight to the transport: the queue may be full
@@ -315,5 +321,7 @@ class SocketPublisher(Publisher):
         if self._owns_path and self.config.path:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.config.path)
-        await asyncio.sleep(0)  # let the transports flush the bye
-
+        # Let the transports flush `bye` and finish closing before the loop stops.
+        waits = [c.writer.wait_closed() for c in clients]
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.gather(*waits, return_exceptions=True), 0.5)
