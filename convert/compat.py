@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
-from .opcodes import OpUse
+from signd.daemon.tflite_file import OpUse
 
 _TFLITE_RUNTIME_2_14 = """
 ABS:1-5 ADD:1-5 ADD_N:1 ARG_MAX:1-3 ARG_MIN:1-3 ASSIGN_VARIABLE:1 ATAN2:1

@@ -1,7 +1,7 @@
 """`convert_model`: a Keras model in, a verified TFLite model and its manifest out.
 
 The steps, each in the module named for it: open the Keras file and make the variants in
-converter child processes (`variants`, `worker`); read their op versions (`opcodes`) and
+converter child processes (`variants`, `worker`); read their op versions (`signd.daemon.tflite_file`) and
 check them against the target (`compat`); load each in every installed runtime and run the
 verification windows (`runtimes`, `probe`); compare with Keras (`verify`); choose, and write
 the model and its manifest whole (`output`). This process never imports TensorFlow unless
@@ -25,13 +25,13 @@ import numpy as np
 from signd.daemon.classifier import GOLDEN_TOLERANCE
 from signd.daemon.errors import ConfigError, DataError
 from signd.daemon.layout import layout_for_size, layout_named
+from signd.daemon.tflite_file import read_ops
 from signd.models.features import FEATURE_SETS, feature_dim
 from signd.models.manifest import GoldenPair, Manifest
 
 from . import verify
 from .compat import TARGETS, unsupported
 from .load import sniff
-from .opcodes import read_ops
 from .output import check_output, write_model
 from .report import Report, RuntimeResult, VariantResult
 from .runtimes import installed_runtimes, probe_runtime

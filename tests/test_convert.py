@@ -18,10 +18,10 @@ import pytest
 
 from signd.convert.compat import TFLITE_RUNTIME_2_14, unsupported
 from signd.convert.converter import AGREEMENT_MIN, ConversionRefused, convert_model
-from signd.convert.opcodes import OpUse, read_ops
 from signd.convert.report import Report
 from signd.daemon.classifier import Classifier
 from signd.daemon.errors import EX_DATAERR
+from signd.daemon.tflite_file import OpUse, read_ops
 from signd.models.manifest import read_manifest
 
 from conftest import ROOT, run_signd, shared_path
