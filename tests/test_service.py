@@ -330,3 +330,29 @@ def test_unknown_socket_group_is_a_config_error(tmp_path, small_npz, synthetic_m
     p = run_signd("run", "--source", str(small_npz), "--model", str(synthetic_model),
                   "--socket", str(tmp_path / "e.sock"), "--socket-group", "no-such-group-x")
     assert p.returncode == 78 and "socket.group: no such group 'no-such-group-x'" in p.stderr
+
+
+def test_the_integrator_example_in_the_docs_works(tmp_path, small_npz, synthetic_model):
+    """docs/protocol.md's 20-line client, run as written against a real daemon."""
+    import re
+    import threading
+
+    from conftest import ROOT
+
+    text = (ROOT / "docs" / "protocol.md").read_text()
+    code = re.search(r"## A Python integrator in 20 lines\n\n```python\n(.*?)```", text, re.S).group(1)
+    assert len(code.strip().splitlines()) <= 20
+    sock = str(tmp_path / "events.sock")
+    code = code.replace('SOCKET = "/run/signd/events.sock"', f"SOCKET = {sock!r}")
+    code = code.replace("min_score\": 0.8", "min_score\": 0.0")
+    got = []
+    code = code.replace('    print(e["label"], e["score"])', "    got.append(e)\n    break")
+    d = Daemon(tmp_path, "--source", str(small_npz), "--model", str(synthetic_model), "--socket", sock, "--repeat", "5")
+    try:
+        d.wait_ready()
+        t = threading.Thread(target=exec, args=(code, {"got": got}), daemon=True)
+        t.start()
+        t.join(60)
+    finally:
+        assert d.stop() == 0
+    assert got and got[0]["type"] == "gesture" and got[0]["label"] in ("hello", "iloveyou", "thanks")
