@@ -26,12 +26,14 @@ REPLAY_FPS = 30.0  # the tutorial records at the webcam's 30 fps
 
 class _KeypointSource(Source):
     kind = "keypoints"
+    # A recording is not a camera: played at its own rate (unless --fast), it still never
+    # loses a frame when the machine is busy; it falls behind and catches up instead.
+    live = False
 
     def __init__(self, stop: threading.Event, fast: bool, repeat: int, fps: float) -> None:
         if repeat < 1:
             raise ValueError("repeat must be >= 1")
         self.stop = stop
-        self.live = not fast
         self.repeat = repeat
         self.fps = fps
         self._pacer = Pacer(stop, enabled=not fast)
