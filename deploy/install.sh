@@ -34,7 +34,9 @@ done
 die() { echo "install.sh: $*" >&2; exit 1; }
 say() { echo "install.sh: $*"; }
 run() { if [ "$DRY" = 1 ]; then echo "+ $*"; else "$@"; fi; }
-on_pi() { [ -e "$ROOT/etc/rpi-issue" ] || grep -qs "Raspberry Pi" /proc/device-tree/model; }
+# A Raspberry Pi: Raspberry Pi OS leaves /etc/rpi-issue; any OS on a Pi has the board's name in
+# the device tree. Both under SIGND_ROOT, so that tests can make a Pi.
+on_pi() { [ -e "$ROOT/etc/rpi-issue" ] || grep -qs "Raspberry Pi" "$ROOT/proc/device-tree/model"; }
 
 uninstall() {
   if [ -z "$ROOT" ] && command -v systemctl >/dev/null; then
@@ -59,12 +61,18 @@ check() {
     *) die "unsupported machine $ARCH: signd needs aarch64 (64-bit Raspberry Pi OS) or x86_64" ;;
   esac
   command -v "$PYTHON" >/dev/null || die "$PYTHON not found: sudo apt install python3"
-  local v
-  v=$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])') || die "$PYTHON does not run"
+  local v bits
+  read -r v bits < <("$PYTHON" -c 'import struct, sys; print("%d.%d" % sys.version_info[:2], 8 * struct.calcsize("P"))') \
+    || die "$PYTHON does not run"
   case $v in
     3.9|3.10|3.11|3.12) ;;
     *) die "Python $v is outside mediapipe 0.10.18's range (3.9 to 3.12): use Raspberry Pi OS Bookworm (Python 3.11)" ;;
   esac
+  # 32-bit Raspberry Pi OS on a Pi 4 or 5 boots a 64-bit kernel: uname says aarch64 while every
+  # program, Python included, is 32-bit armhf, and pip finds no wheels. Ask the Python itself.
+  if [ "$bits" = 32 ]; then
+    die "this is a 32-bit system ($ARCH kernel, 32-bit $PYTHON): mediapipe and ai-edge-litert publish no wheels for it; install Raspberry Pi OS (64-bit) and run this again"
+  fi
   [ -f "$SRC/pyproject.toml" ] || die "run me from a signd checkout ($SRC has no pyproject.toml)"
   if [ -z "$ROOT" ] && [ "$DRY" != 1 ] && [ "$(id -u)" != 0 ]; then die "run as root: sudo $0 $*"; fi
 }
@@ -72,9 +80,21 @@ check() {
 install_apt() {
   local pkgs=(python3-venv python3-pip libgl1 libglib2.0-0)
   on_pi && pkgs+=(python3-picamera2)   # picamera2 and libcamera come from Raspberry Pi OS's apt
-  if [ -z "$ROOT" ]; then
+  if [ -z "$ROOT" ] || [ "$DRY" = 1 ]; then
     run apt-get update -qq
     DEBIAN_FRONTEND=noninteractive run apt-get install -y -qq --no-install-recommends "${pkgs[@]}"
+  fi
+}
+
+check_picamera2() {
+  # picamera2 needs Raspberry Pi's libcamera and its Python bindings, which only Raspberry Pi
+  # OS's apt has (not PyPI, not Debian): the venv sees them through --system-site-packages, so
+  # the Python the venv is made from must import them. Checked before anything is written.
+  on_pi || return 0
+  local err
+  if [ "$DRY" = 1 ]; then echo "+ $PYTHON -c 'import picamera2'"; return 0; fi
+  if ! err=$("$PYTHON" -c "import picamera2" 2>&1); then
+    die "picamera2 does not import in $PYTHON ($(printf '%s' "$err" | tail -n 1)): sudo apt install python3-picamera2, and use Raspberry Pi OS's own python3"
   fi
 }
 
@@ -138,6 +158,7 @@ enable_units() {
 if [ "$mode" = uninstall ]; then uninstall; exit 0; fi
 check "$@"
 install_apt
+check_picamera2
 install_venv
 install_files
 enable_units
