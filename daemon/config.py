@@ -17,6 +17,7 @@ from typing import Any
 
 import tomllib
 
+from .broker import check_mqtt
 from .errors import ConfigError
 from .smoothing import SmoothingConfig
 
@@ -101,6 +102,34 @@ class SocketConfig:
 
 
 @dataclass
+class MqttConfig:
+    url: str = ""
+    """mqtt://HOST[:PORT] (1883) or mqtts://HOST[:PORT] (8883); empty = no MQTT."""
+    device: str = ""
+    """This Pi's name in topics (signd/<device>/gesture); empty = the hostname."""
+    topic_prefix: str = "signd"
+    username: str = ""
+    password_file: str = ""
+    """A file whose first line is the password; empty = systemd's credential mqtt-password, if any."""
+    ca_file: str = ""
+    """mqtts: CA certificates to trust (PEM); empty = the system's."""
+    cert_file: str = ""
+    """mqtts: a client certificate (PEM), for brokers that ask for one; with key_file."""
+    key_file: str = ""
+    queue: int = 1000
+    """Events kept while the broker is away; beyond that the oldest are dropped and counted."""
+    keepalive: int = 30
+    """Seconds between pings when idle; a dead connection is noticed within 1.5 times this."""
+    reconnect_min: float = 1.0
+    """Seconds before the first reconnect attempt; doubled after each failure ..."""
+    reconnect_max: float = 60.0
+    """... up to this."""
+    discovery: bool = False
+    """Publish a Home Assistant discovery message (retained), so gestures show up as an entity."""
+    discovery_prefix: str = "homeassistant"
+
+
+@dataclass
 class RunConfig:
     source: SourceConfig = field(default_factory=SourceConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -108,6 +137,7 @@ class RunConfig:
     window: WindowConfig = field(default_factory=WindowConfig)
     smoothing: SmoothingOverrides = field(default_factory=SmoothingOverrides)
     socket: SocketConfig = field(default_factory=SocketConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
     log_level: str = "info"
 
     def model_path(self) -> Path:
@@ -188,6 +218,7 @@ def check(cfg: RunConfig) -> RunConfig:
         host, _, port = cfg.socket.tcp.rpartition(":")
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise ConfigError(f"socket.tcp: expected HOST:PORT such as 127.0.0.1:7755, got {cfg.socket.tcp!r}")
+    check_mqtt(cfg.mqtt)
     try:
         smoothing_for({}, cfg.smoothing)
     except ValueError as exc:

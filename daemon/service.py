@@ -27,6 +27,7 @@ from .pipeline import Pipeline
 from .protocol import PROTOCOL_VERSION, DescribeEvent, ErrorEvent, HelloEvent, StatusEvent
 from .publishers import StdoutPublisher
 from .publishers.base import Publisher
+from .publishers.mqtt import MqttPublisher
 from .publishers.socket import SocketPublisher
 from .runner import build_pipeline, load_classifier
 from .systemd import Notifier, listen_fds, watchdog_interval
@@ -34,7 +35,7 @@ from .systemd import Notifier, listen_fds, watchdog_interval
 log = logging.getLogger(__name__)
 
 # Changing these needs a restart: the reload keeps them and says so.
-_RESTART_ONLY = ("source", "keypoints", "socket")
+_RESTART_ONLY = ("source", "keypoints", "socket", "mqtt")
 
 
 def model_info(c: Classifier) -> dict[str, Any]:
@@ -54,6 +55,7 @@ class Service:
         self.state = "starting"
         self.pipeline: Pipeline | None = None
         self.socket: SocketPublisher | None = None
+        self.mqtt: MqttPublisher | None = None
         self._signals: list[int] = []
 
     # -- what clients are told --------------------------------------------------------------
@@ -75,7 +77,8 @@ class Service:
                 "p95": round(float(np.percentile(lat, 95)), 2) if lat.size else 0.0,
             },
             frames=c.frames_processed, dropped_frames=c.frames_dropped, windows=c.windows,
-            events=c.events, dropped_events=c.events_dropped + (self.socket.dropped if self.socket else 0),
+            events=c.events, dropped_events=c.events_dropped + (self.socket.dropped if self.socket else 0)
+            + (self.mqtt.dropped if self.mqtt else 0),
             clients=self.socket.client_count if self.socket else 0,
             camera=p.source.state, uptime_s=round(time.monotonic() - p.stats.started, 1),
             model=p.classifier.name,
@@ -94,6 +97,9 @@ class Service:
         if self.cfg.socket.path or self.cfg.socket.tcp or fds:
             self.socket = SocketPublisher(self.cfg.socket, self.hello, self.status, self.describe, fds)
             pubs.append(self.socket)
+        if self.cfg.mqtt.url:
+            self.mqtt = MqttPublisher(self.cfg.mqtt, self.hello, self.status)
+            pubs.append(self.mqtt)
         return pubs
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:

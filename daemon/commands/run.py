@@ -34,6 +34,9 @@ FLAG_KEYS = {
     "socket": "socket.path",
     "socket_group": "socket.group",
     "tcp": "socket.tcp",
+    "mqtt": "mqtt.url",
+    "mqtt_device": "mqtt.device",
+    "mqtt_discovery": "mqtt.discovery",
 }
 
 
@@ -95,6 +98,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--socket", metavar="PATH", help="serve events on this Unix socket (e.g. /run/signd/events.sock)")
     g.add_argument("--socket-group", metavar="GROUP", help="group owning the socket file (mode 0660)")
     g.add_argument("--tcp", metavar="HOST:PORT", help="also serve events on TCP (explicit opt-in; use 127.0.0.1)")
+    g = p.add_argument_group("MQTT (credentials only from the config file: mqtt.username, mqtt.password_file)")
+    g.add_argument("--mqtt", metavar="URL", help="publish events to this broker: mqtt://HOST[:PORT] or mqtts://HOST[:PORT]")
+    g.add_argument("--mqtt-device", metavar="NAME", help="this Pi's name in the topics signd/NAME/... (default: the hostname)")
+    g.add_argument("--mqtt-discovery", action="store_const", const=True, help="publish a Home Assistant discovery message")
 
 
 def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
