@@ -390,5 +390,7 @@ def test_a_wrong_password_is_logged_once_and_nothing_is_lost_silently(tmp_path, 
         pub.close()
     refused = [r.getMessage() for r in caplog.records if "refused the connection" in r.getMessage()]
     assert len(refused) == 1 and "127.0.0.1" in refused[0], caplog.text
+    # the refusal is the one error: paho's own chatter during reconnect waits stays at debug level
+    assert [r.levelname for r in caplog.records if "refused" not in r.getMessage()] == ["WARNING"], caplog.text
     assert "wrong" not in caplog.text
     assert pub.delivered == 0 and pub.dropped == 1

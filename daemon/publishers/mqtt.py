@@ -31,7 +31,6 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from signd.daemon import __version__
 from signd.daemon.broker import check_tls_files, default_device, parse_url, password
 from signd.daemon.config import MqttConfig
 from signd.daemon.errors import ConfigError
@@ -39,6 +38,7 @@ from signd.daemon.events import Event, GestureEvent
 from signd.daemon.protocol import ErrorEvent, HelloEvent, StatusEvent
 
 from .base import Publisher
+from .hass import discovery_topic, gesture_entity
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class MqttPublisher(Publisher):
         self.device = config.device or default_device()
         base = f"{config.topic_prefix}/{self.device}"
         self.topics = {t: f"{base}/{t}" for t in ("gesture", "error", "status", "hello", "availability")}
-        self.discovery_topic = f"{config.discovery_prefix}/event/signd_{self.device}/gesture/config"
+        self.discovery_topic = discovery_topic(config.discovery_prefix, self.device)
         self.hello_fn, self.status_fn = hello, status
         self.dropped = 0
         self.delivered = 0
@@ -88,7 +88,7 @@ class MqttPublisher(Publisher):
     def _make_client(self, secret: str | None) -> mqtt.Client:
         cfg = self.config
         c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"signd-{self.device}", protocol=mqtt.MQTTv311)
-        c.enable_logger(logging.getLogger(f"{__name__}.paho"))
+        c.on_log = self._on_log
         c.suppress_exceptions = True  # a failing callback is logged; it must not end the network thread
         if cfg.username:
             c.username_pw_set(cfg.username, secret)
@@ -196,26 +196,8 @@ class MqttPublisher(Publisher):
     def _set_hello(self, hello: HelloEvent) -> None:
         self._set_retained(self.topics["hello"], hello.to_json().encode())
         if self.config.discovery:
-            self._set_retained(self.discovery_topic, json.dumps(self.discovery(hello)).encode())
-
-    def discovery(self, hello: HelloEvent) -> dict[str, Any]:
-        """Home Assistant MQTT discovery: one `event` entity whose event types are the labels."""
-        uid = f"signd_{self.device}"
-        return {
-            "name": "Gesture",
-            "unique_id": f"{uid}_gesture",
-            "state_topic": self.topics["gesture"],
-            "event_types": list(hello.model.get("labels", [])),
-            "value_template": '{"event_type": "{{ value_json.label }}", "score": {{ value_json.score }}, '
-                              '"seq": {{ value_json.seq }}}',
-            "availability_topic": self.topics["availability"],
-            "payload_available": "online",
-            "payload_not_available": "offline",
-            "qos": 1,
-            "device": {"identifiers": [uid], "name": f"signd {self.device}", "manufacturer": "signd",
-                       "model": str(hello.model.get("name", "")), "sw_version": __version__},
-            "origin": {"name": "signd", "sw": __version__},
-        }
+            entity = gesture_entity(self.device, self.topics["gesture"], self.topics["availability"], hello)
+            self._set_retained(self.discovery_topic, json.dumps(entity).encode())
 
     # -- the sender thread ------------------------------------------------------------------
 
@@ -252,6 +234,15 @@ class MqttPublisher(Publisher):
                 self._cond.notify_all()
 
     # -- paho's network thread --------------------------------------------------------------
+
+    @staticmethod
+    def _on_log(client: mqtt.Client, userdata: Any, level: int, text: str) -> None:
+        # paho calls "not connected" during a reconnect wait an error; our own lines say what
+        # matters (lost, refused, back). A failing callback of ours is an error, though.
+        if text.startswith("Caught exception"):
+            log.error("mqtt: %s", text)
+        else:
+            log.debug("mqtt (paho): %s", text)
 
     def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, props: Any) -> None:
         with self._cond:
