@@ -106,6 +106,7 @@ def main() -> int:
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="signd-mqtt-bench-"))
+    load_before = os.getloadavg()[0]
     model, source = args.model, args.source or "demo"
     if model is None and not (ROOT / "models" / "default" / "default.tflite").exists():
         npz, tfl = synthetic(tmp)
@@ -161,14 +162,14 @@ def main() -> int:
         "events": len(both), "mqtt_ms": summary(m), "socket_ms": summary(k),
         "mqtt_minus_socket_ms": summary(m - k),
         "ratio_p50": round(float(np.percentile(m, 50) / max(np.percentile(k, 50), 1e-9)), 2),
-        "cpus": os.cpu_count(), "load_1min": round(os.getloadavg()[0], 2),
+        "cpus": os.cpu_count(), "load_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
     }
     shutil.rmtree(tmp, ignore_errors=True)
     if args.json:
         print(json.dumps(report, indent=1))
     else:
         print(f"{len(both)} gestures, event made (t) -> receiver, loopback, {report['cpus']} cpus, "
-              f"load {report['load_1min']}:")
+              f"load {report['load_1min'][0]} -> {report['load_1min'][1]}:")
         for name, key in (("MQTT subscriber", "mqtt_ms"), ("socket client", "socket_ms"),
                           ("MQTT - socket, per event", "mqtt_minus_socket_ms")):
             r = report[key]

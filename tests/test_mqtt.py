@@ -134,7 +134,7 @@ class Subscriber:
     def payloads(self, topic: str) -> list[bytes]:
         return [m.payload for m in list(self.messages) if m.topic == topic]
 
-    def gestures(self, topic: str) -> list[dict]:
+    def events(self, topic: str) -> list[dict]:
         return [json.loads(p) for p in self.payloads(topic)]
 
     def close(self) -> None:
@@ -210,12 +210,21 @@ def test_availability_flips_to_offline_when_the_daemon_is_killed(tmp_path, broke
     broker = broker_factory().start()
     avail = "signd/pi-7/availability"
     sub = Subscriber(broker.port, avail)
-    d = Daemon(tmp_path, "--source", str(synthetic_npz), "--model", str(synthetic_model),
+    errors = Subscriber(broker.port, "signd/pi-7/error")
+    model = tmp_path / "model.tflite"
+    shutil.copy(synthetic_model, model)
+    shutil.copy(synthetic_model.with_suffix(".json"), model.with_suffix(".json"))
+    d = Daemon(tmp_path, "--source", str(synthetic_npz), "--model", str(model),
                "--mqtt", f"mqtt://127.0.0.1:{broker.port}", "--mqtt-device", "pi-7")
     try:
         d.wait_ready()
         assert wait_until(lambda: sub.payloads(avail) == [b"online"], 10)
         assert retained(broker.port, [avail])[avail] == b"online"
+        # errors reach the fleet too: a reload with a broken model
+        model.write_bytes(model.read_bytes()[:2000])
+        d.signal(signal.SIGHUP)
+        assert wait_until(lambda: errors.payloads("signd/pi-7/error"), 20), d.stderr
+        assert errors.events("signd/pi-7/error")[0]["code"] == "reload_failed"
         d.signal(signal.SIGKILL)  # no goodbye: only the broker's last will can tell
         assert d.wait(10) == -signal.SIGKILL
         assert wait_until(lambda: sub.payloads(avail) == [b"online", b"offline"], 10), sub.payloads(avail)
@@ -223,6 +232,7 @@ def test_availability_flips_to_offline_when_the_daemon_is_killed(tmp_path, broke
     finally:
         d.stop()
         sub.close()
+        errors.close()
 
 
 def test_a_broker_outage_loses_nothing_that_fits_the_queue_and_counts_the_rest(tmp_path, broker_factory,
@@ -256,7 +266,7 @@ def test_a_broker_outage_loses_nothing_that_fits_the_queue_and_counts_the_rest(t
         long = outage(queue + 4)  # four more than the queue holds
         assert wait_until(lambda: json.loads(sub.payloads(f"{base}/status")[-1])["dropped_events"] > 0, 20)
         n = made()
-        assert wait_until(lambda: max((g["seq"] for g in sub.gestures(f"{base}/gesture")), default=0) >= n, 20)
+        assert wait_until(lambda: max((g["seq"] for g in sub.events(f"{base}/gesture")), default=0) >= n, 20)
         d.signal(signal.SIGTERM)
         assert d.wait(20) == 0, d.stderr
         assert wait_until(lambda: sub.payloads(f"{base}/availability")[-1:] == [b"offline"], 10)
@@ -318,7 +328,7 @@ def test_while_the_broker_is_away_the_newest_events_wait_and_the_oldest_are_coun
         sub = Subscriber(broker.port, "signd/t/gesture")
         assert wait_until(lambda: pub.delivered == 3, 10)
         assert wait_until(lambda: len(sub.payloads("signd/t/gesture")) == 3, 5)
-        assert [g["seq"] for g in sub.gestures("signd/t/gesture")] == [3, 4, 5]
+        assert [g["seq"] for g in sub.events("signd/t/gesture")] == [3, 4, 5]
         pub.publish(gesture(6))
         assert wait_until(lambda: len(sub.payloads("signd/t/gesture")) == 4, 5)
         sub.close()
@@ -361,7 +371,7 @@ def test_mqtts_with_a_private_ca(tmp_path, broker_factory, caplog):
     try:
         pub.publish(gesture(1))
         assert wait_until(lambda: sub.payloads("signd/t/gesture"), 10)
-        assert [g["seq"] for g in sub.gestures("signd/t/gesture")] == [1]
+        assert [g["seq"] for g in sub.events("signd/t/gesture")] == [1]
     finally:
         pub.close()
         sub.close()
