@@ -200,14 +200,45 @@ def hands_down(X: np.ndarray, layout: Layout, rng: np.random.Generator) -> np.nd
     return _join(X, layout, pose, lh, rh)
 
 
-def shift_in_time(X: np.ndarray, layout: Layout, shift: np.ndarray) -> np.ndarray:
+# Hand landmarks of each finger from its knuckle (MCP) to its tip: index, middle, ring, pinky.
+_FINGERS = ((5, 6, 7, 8), (9, 10, 11, 12), (13, 14, 15, 16), (17, 18, 19, 20))
+# Which of index, middle, ring, pinky are stretched in hand shapes that none of the trained
+# signs use: fist, V, middle and ring. Hello and thanks are flat hands (all four), I-love-you
+# is index and pinky; each shape here differs from both in at least two fingers, so a real
+# sign whose hand the detector half-missed is not taught as "not a sign".
+OTHER_SHAPES = ((0, 0, 0, 0), (1, 1, 0, 0), (0, 1, 1, 0))
+
+
+def refold(X: np.ndarray, layout: Layout, rng: np.random.Generator) -> np.ndarray:
+    """The same movements made with another hand shape (fingers folded into the palm by
+    pattern from OTHER_SHAPES, one per sequence): a sign the model does not know."""
+    out = X.copy()
+    n = X.shape[0]
+    pattern = np.asarray(OTHER_SHAPES)[rng.integers(0, len(OTHER_SHAPES), n)]  # (n, 4)
+    for side in (layout.left_hand, layout.right_hand):
+        h = out[..., side].reshape(*X.shape[:2], 21, 3)
+        seen = np.any(h != 0, axis=(-2, -1))
+        for f, joints in enumerate(_FINGERS):
+            fold = (pattern[:, f] == 0)[:, None] & seen  # (n, T)
+            knuckle = h[..., joints[0], :]
+            towards = (h[..., 0, :] - knuckle) * 0.25  # a folded finger lies over the palm
+            for depth, j in enumerate(joints[1:], start=1):
+                folded = knuckle + towards * depth / 3
+                h[..., j, :] = np.where(fold[..., None], folded, h[..., j, :])
+        out[..., side] = h.reshape(*X.shape[:2], -1)
+    return out
+
+
+def shift_in_time(X: np.ndarray, layout: Layout, shift: np.ndarray,
+                  rest: np.ndarray | None = None) -> np.ndarray:
     """Sequences moved by `shift` (N,) frames (positive: later), the frames that come in
-    being rest (the pose of the nearest frame, no hands): a window that caught only part of
-    a sign in a stream."""
+    being rest: a window that caught only part of a sign in a stream. The rest frames are
+    taken from `rest` (N, T, F) at the same positions (e.g. `arms_down` of the same
+    sequences), by default the pose of the nearest frame without hands."""
     n, T = X.shape[:2]
     idx = np.arange(T)[None, :] - shift[:, None]
     inside = (idx >= 0) & (idx < T)
     src = np.clip(idx, 0, T - 1)
     out = X[np.arange(n)[:, None], src]
-    rest = without_hands(out, layout)
-    return np.where(inside[..., None], out, rest).astype(np.float32)
+    filler = without_hands(out if rest is None else rest, layout)
+    return np.where(inside[..., None], out, filler).astype(np.float32)

@@ -108,9 +108,9 @@ def render(name: str, manifest: Any, size: int, evaluation: dict[str, Any], benc
         f"- training (`signd train`, seed {train.get('seed')}): {train.get('copies')} augmented "
         "copies of every sequence (mirror with hands swapped, scale, rotation, shift, aspect, "
         "hands moved, time warp, dropped frames and hands, noise, windows shifted in time), "
-        "rest from recorded `blank` sequences and synthetic rest (the same sequences without "
-        "hands, arms down, hands held low, nobody in view, windows catching under a third of a "
-        "sign); class-balanced; early stopping on a same-signer split.",
+        "rest from recorded `blank` sequences and synthetic rest (the same sequences with arms "
+        "down and no hands, hands held low, nobody in view, windows catching at most 6 frames "
+        "of a sign); class-balanced; early stopping on a same-signer split.",
         f"- smoothing defaults (manifest `extra.smoothing`): `{json.dumps(extra.get('smoothing', {}))}`.",
         "",
     ]
@@ -134,7 +134,7 @@ def render(name: str, manifest: Any, size: int, evaluation: dict[str, Any], benc
     if stream:
         L += ["## Stream (every LOSO signer, each on its own fold's model)", "",
               "Each signer's sequences played back to back with 2 s of rest before each (the "
-              "signer's recorded `blank` where there is one, else their pose with no hands), "
+              "signer's recorded `blank` where there is one, else their body with arms down and no hands), "
               "at 30 fps, through the runtime's `WindowBuffer` and `Smoother` (`signd evaluate "
               "--loso ... --stream`).", "",
               "| architecture | event F1 | signs hit | missed | false events | false events per minute of rest |",

@@ -22,7 +22,7 @@ DEFAULT_QUANTIZE = {"default": "float16", "tutorial": "float32"}
 DEFAULT_TARGET = "tflite-runtime-2.14"
 
 # What the default model's stream figures were measured with (see models/default/README.md).
-DEFAULT_SMOOTHING = SmoothingConfig(majority=10, threshold=0.7, min_hold=3, cooldown=0.5,
+DEFAULT_SMOOTHING = SmoothingConfig(majority=10, threshold=0.8, min_hold=3, cooldown=0.5,
                                     rest_labels=("blank", "rest"))
 
 

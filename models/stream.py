@@ -4,7 +4,7 @@ counting correct, missed and false events.
 
 The stream for one signer: every sequence once, in a shuffled (seeded) order, each preceded
 by `rest_seconds` of rest. Rest is the signer's own recorded rest (the `blank` class) where the
-recording has it, else the pose of the neighbouring sequence held still with no hands in view
+recording has it, else the body of the next sequence with the arms lowered and no hands in view
 (the signer lowered their hands out of the picture). Each sequence is a segment; an event
 belongs to the segment whose frames, or the `tail` after them, contain the event's last
 frame (a window still holds a sign for a while after it ends). Events elsewhere are false
@@ -28,6 +28,7 @@ from signd.daemon.layout import Layout
 from signd.daemon.smoothing import Decision, Smoother, SmoothingConfig
 from signd.daemon.window import WindowBuffer
 
+from .augment import arms_down
 from .dataset import REST_LABEL, Signer
 
 WindowPredictor = Callable[[np.ndarray], np.ndarray]  # windows (N, T, F) -> probs (N, K)
@@ -101,9 +102,10 @@ class StreamScore:
         return d
 
 
-def _rest_like(frames: np.ndarray, layout: Layout, n: int) -> np.ndarray:
-    """`n` frames of the pose in `frames[0]` held still, no hands."""
+def _rest_like(frames: np.ndarray, layout: Layout, n: int, rng: np.random.Generator) -> np.ndarray:
+    """`n` frames of the body in `frames[0]` with the arms lowered and no hands in view."""
     out = np.repeat(frames[:1], n, axis=0).copy()
+    out = arms_down(out[None], layout, rng)[0]
     out[:, layout.left_hand] = 0.0
     out[:, layout.right_hand] = 0.0
     if layout.face is not None:
@@ -132,7 +134,7 @@ def build_stream(signer: Signer, layout: Layout, known: set[str],
             rest = real_rest[rest_pos : rest_pos + rest_n]
             rest_pos += rest_n
         else:
-            rest = _rest_like(seq, layout, rest_n)
+            rest = _rest_like(seq, layout, rest_n, rng)
         chunks += [rest, seq]
         rest_mask += [np.ones(len(rest), bool), np.zeros(len(seq), bool)]
         segments.append(Segment(str(labels[i]), pos + len(rest), pos + len(rest) + len(seq),
@@ -143,7 +145,7 @@ def build_stream(signer: Signer, layout: Layout, known: set[str],
         chunks.append(real_rest[rest_pos:])
         rest_mask.append(np.ones(len(real_rest) - rest_pos, bool))
     if len(order):
-        chunks.append(_rest_like(signer.X[order[-1]], layout, rest_n))
+        chunks.append(_rest_like(signer.X[order[-1]], layout, rest_n, rng))
         rest_mask.append(np.ones(rest_n, bool))
     if not chunks:
         return np.zeros((0, signer.X.shape[-1]), np.float32), [], np.zeros(0, bool)

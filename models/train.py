@@ -24,6 +24,9 @@ from .features import compute_features
 log = logging.getLogger(__name__)
 
 
+OTHER_SHAPES = True
+
+
 @dataclass
 class TrainConfig:
     """How to train; every field is recorded in the manifest of the model it made."""
@@ -36,6 +39,7 @@ class TrainConfig:
     val_fraction: float = 0.1
     copies: int = 8  # augmented variants of every training sequence (default arch)
     rest: bool = True  # add a rest class (default arch): real blank + sequences without hands
+    other_shapes: bool = OTHER_SHAPES  # rest also holds the signs' movements made with other hand shapes
     window: int = 30
 
     @property
@@ -111,8 +115,9 @@ def training_set(X: np.ndarray, y: np.ndarray, labels: list[str], cfg: TrainConf
 
     Every sequence is kept once as it is and `copies` times augmented. A tenth of the
     augmented windows are moved in time by up to 8 frames (a stream window that caught most
-    of a sign keeps its label). With a rest class, rest is added: the same sequences without
-    hands, hands held low and still, and windows that caught no more than 10 frames of a sign.
+    of a sign keeps its label). With a rest class, rest is added: the same sequences with arms
+    down and no hands, with hands held low and still, nobody in view, and windows that caught
+    no more than 6 frames of a sign.
     """
     layout = layout_named(cfg.layout)
     if cfg.arch == "tutorial":
@@ -122,7 +127,8 @@ def training_set(X: np.ndarray, y: np.ndarray, labels: list[str], cfg: TrainConf
         a = aug.augment(X, layout, rng)
         moved = rng.random(len(a)) < 0.1
         k = rng.integers(1, 9, len(a)) * rng.choice([-1, 1], len(a))
-        a[moved] = aug.shift_in_time(a[moved], layout, k[moved])
+        a[moved] = aug.shift_in_time(a[moved], layout, k[moved],
+                                     aug.arms_down(a[moved], layout, rng))
         xs.append(a)
         ys.append(y)
     if cfg.rest and REST_LABEL in labels:
@@ -131,10 +137,14 @@ def training_set(X: np.ndarray, y: np.ndarray, labels: list[str], cfg: TrainConf
         base = aug.augment(X[signs], layout, rng)
         empty = np.zeros_like(base[: max(1, len(base) // 8)])  # nobody in view at all
         down = aug.arms_down(base, layout, rng)
-        parts = [aug.without_hands(base, layout), aug.without_hands(down, layout),
-                 aug.hands_down(down, layout, rng), empty]
-        k = rng.integers(20, 30, len(base)) * rng.choice([-1, 1], len(base))
-        parts.append(aug.shift_in_time(base, layout, k))
+        # No "arms up, hands unseen" rest: signers whose hands the detector misses still sign.
+        parts = [aug.without_hands(down, layout), aug.hands_down(down, layout, rng), empty]
+        if cfg.other_shapes:
+            parts.append(aug.refold(base[: len(base) // 2], layout, rng))
+        k = rng.integers(24, 30, len(base)) * rng.choice([-1, 1], len(base))
+        # Before and after a sign the arms are down: rest never has arms up without hands,
+        # because the detector misses the hands of people who are signing.
+        parts.append(aug.shift_in_time(base, layout, k, down))
         for p in parts:
             xs.append(p.astype(np.float32))
             ys.append(np.full(len(p), r, np.int64))

@@ -61,7 +61,7 @@ def test_recognises_a_signer_it_never_saw(clf):
         return np.stack([clf.predict(w, POSE_HANDS_258) for w in windows])
 
     score = evaluate_stream(signer, POSE_HANDS_258, predict, clf.labels,
-                            smoothing_from_manifest(clf.manifest), StreamSettings(stride=2))
+                            smoothing_from_manifest(clf.manifest), StreamSettings())
     assert score.hits >= 0.85 * score.signs
     assert score.unknown == 30 and score.unknown_event_rate <= 0.3
 
