@@ -6,9 +6,9 @@ import signal
 
 import pytest
 from kiosk_browser import Chromium, available
-from kiosk_kit import KioskProcess, http_get
+from kiosk_kit import EventStream, KioskProcess, http_get
 
-from daemonkit import Daemon
+from daemonkit import Daemon, wait_until
 
 pytestmark = pytest.mark.skipif(not available(), reason="chromium not installed (.ci/run installs it)")
 
@@ -42,23 +42,28 @@ def live(tmp_path_factory, synthetic_npz, synthetic_model, config):
     sock = str(tmp / "events.sock")
     args = ("--config", str(config), "--source", str(synthetic_npz), "--model", str(synthetic_model),
             "--socket", sock, "--repeat", "20")
-    state = {"daemon": Daemon(tmp, *args), "tmp": tmp, "sock": sock, "args": args}
-    kiosk = browser = None
+    # Tests replace the daemon and the kiosk as they restart them: teardown stops what is there.
+    state = {"daemon": Daemon(tmp, *args), "tmp": tmp, "sock": sock, "args": args, "kiosk": None, "browser": None}
     try:
         state["daemon"].wait_ready()
-        kiosk = KioskProcess(sock)
-        kiosk.wait_ready()
-        browser = Chromium(tmp)
-        page = browser.open(kiosk.url)
-        page.wait_for("window.kiosk !== undefined")
-        state.update(kiosk=kiosk, browser=browser, page=page)
+        state["kiosk"] = KioskProcess(sock)
+        state["kiosk"].wait_ready()
+        state["browser"] = Chromium(tmp)
+        state["page"] = state["browser"].open(state["kiosk"].url)
+        state["page"].wait_for("window.kiosk !== undefined")
         yield state
     finally:
-        if browser:
-            browser.close()
-        if kiosk:
-            kiosk.stop()
+        if state["browser"]:
+            state["browser"].close()
+        if state["kiosk"]:
+            state["kiosk"].stop()
         state["daemon"].stop()
+
+
+def daemon_event(daemon, seq):
+    """The daemon's own stdout line for gesture `seq` (its stdout may lag its socket a little)."""
+    assert wait_until(lambda: any(g["seq"] == seq for g in daemon.gestures()), 10), seq
+    return next(g for g in daemon.gestures() if g["seq"] == seq)
 
 
 def restart_daemon(live, how=signal.SIGTERM):
@@ -76,14 +81,28 @@ def test_page_shows_the_recognised_sign(live):
     page, daemon = live["page"], live["daemon"]
     page.wait_for("document.getElementById('sign').dataset.seq !== ''", 60)
     shown = page.eval(SHOWN)
-    by_seq = {g["seq"]: g for g in daemon.gestures()}
-    g = by_seq[int(shown["seq"])]  # the daemon's own stdout event for what the page shows
+    g = daemon_event(daemon, int(shown["seq"]))  # the daemon's own event for what the page shows
     assert shown["sign"] == g["label"] and shown["sign"] in ("hello", "iloveyou", "thanks")
     assert shown["sentence"] == g["sentence"]
     assert shown["score"] == f"{round(g['score'] * 100)}% sure"
     assert shown["bars"] == ["hello", "iloveyou", "thanks"]  # one bar per sign, from hello
     assert shown["state"] == "connected" and shown["stateText"] == "connected"
     assert page.problems() == []
+
+
+def test_a_page_opened_later_is_shown_the_current_sign_at_once(live):
+    live["page"].wait_for("document.getElementById('sign').dataset.seq !== ''", 60)
+    stream = EventStream(live["kiosk"].port)
+    try:
+        assert stream.wait_for(lambda evs: len(evs) >= 5, 10)
+        first = stream.events[:5]
+    finally:
+        stream.close()
+    # Its state, then the latest of each kind (a status too, once the daemon sent one), before anything live.
+    snapshot = [e for e in first if e["type"] != "status"][:4]
+    assert [e["type"] for e in snapshot] == ["kiosk", "hello", "probs", "gesture"]
+    assert snapshot[0]["state"] == "connected"
+    assert snapshot[3] == daemon_event(live["daemon"], snapshot[3]["seq"])  # the daemon's line, unchanged
 
 
 def test_skeletons_are_drawn_as_they_come(live):
@@ -119,7 +138,7 @@ def test_daemon_restart_shows_reconnecting_then_recovers_without_reload(live):
     shown = page.eval(SHOWN)
     assert shown["token"] == "before-restart"  # the same document: no reload
     assert shown["stats"]["opens"] == 1  # the page's own stream never dropped; the kiosk's did
-    g = {g["seq"]: g for g in live["daemon"].gestures()}[int(shown["seq"])]
+    g = daemon_event(live["daemon"], int(shown["seq"]))
     assert shown["sign"] == g["label"]
     assert page.problems() == []
 

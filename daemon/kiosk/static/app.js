@@ -17,11 +17,11 @@ const SILENT_LIMIT_MS = 12000; // the server says where it stands every 3 s
 
 const $ = (id) => document.getElementById(id);
 const css = getComputedStyle(document.documentElement);
-const COLORS = Object.fromEntries(["--pose", "--left", "--right"].map((n) => [n, css.getPropertyValue(n).trim()]));
+const COLORS = Object.fromEntries(["--pose", "--left", "--right", "--frame"].map((n) => [n, css.getPropertyValue(n).trim()]));
 
 const stats = {
   messages: 0, keypoints: 0, drawn: 0, skipped: 0, probs: 0, gestures: 0,
-  opens: 0, lastDrawnFrame: -1, drawMs: [], lagMs: [],
+  opens: 0, lastDrawnFrame: -1, lastParts: [], drawMs: [], lagMs: [], gapMs: [],
 };
 const view = { aspect: 4 / 3, mirror: true, labels: [], state: "connecting", socket: "" };
 let pending = { keypoints: null, keypointsAt: 0, probs: null };
@@ -31,6 +31,7 @@ let streamUp = false;
 let everUp = false;
 let lastMessage = 0;
 let lastGesture = null;
+let lastKeypointsAt = 0;
 
 function remember(list, value) {
   list.push(value);
@@ -107,13 +108,17 @@ function handle(msg) {
       pending.probs = msg.probs;
       request();
       break;
-    case "keypoints":
+    case "keypoints": {
+      const now = performance.now();
       stats.keypoints += 1;
+      if (stats.keypoints > 1) remember(stats.gapMs, now - lastKeypointsAt);
+      lastKeypointsAt = now;
       if (pending.keypoints) stats.skipped += 1; // a newer one came before the screen's next frame
       pending.keypoints = msg;
-      pending.keypointsAt = performance.now();
+      pending.keypointsAt = now;
       request();
       break;
+    }
     case "bye":
       view.state = "reconnecting";
       showState();
@@ -165,6 +170,7 @@ function frame() {
     const t1 = performance.now();
     stats.drawn += 1;
     stats.lastDrawnFrame = pending.keypoints.frame;
+    stats.lastParts = ["pose", "left_hand", "right_hand"].filter((part) => pending.keypoints[part]);
     remember(stats.drawMs, t1 - t0);
     remember(stats.lagMs, t1 - pending.keypointsAt);
     pending.keypoints = null;
@@ -209,6 +215,8 @@ function drawSkeleton(k) {
   const px = (p) => ox + (view.mirror ? 1 - p[0] : p[0]) * w;
   const py = (p) => oy + p[1] * h;
   const unit = Math.max(2, w / 250);
+  ctx.fillStyle = COLORS["--frame"]; // the camera's field of view
+  ctx.fillRect(ox, oy, w, h);
   ctx.lineCap = "round";
   if (k.pose) {
     const seen = (p) => p[2] >= MIN_VISIBILITY;
@@ -262,6 +270,7 @@ window.kiosk = {
     state: $("state").dataset.state, sign: $("sign").textContent,
     drawMs: { p50: percentile(stats.drawMs, 0.5), p95: percentile(stats.drawMs, 0.95) },
     lagMs: { p50: percentile(stats.lagMs, 0.5), p95: percentile(stats.lagMs, 0.95) },
+    gapMs: { p5: percentile(stats.gapMs, 0.05), p50: percentile(stats.gapMs, 0.5), p95: percentile(stats.gapMs, 0.95) },
   }),
 };
 
