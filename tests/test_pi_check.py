@@ -138,8 +138,10 @@ def test_cpuinfo_is_a_pi_4s(tmp_path):
 def test_pi_check_passes(tmp_path):
     shared_path("videos", "hello.mp4")
     report = tmp_path / "report.json"
+    # pi-check runs the x86 side with this test's Python, so both compare this checkout.
+    env = dict(os.environ, SIGND_PI_PYTHON=sys.executable)
     r = subprocess.run([str(ROOT / "deploy" / "pi-check"), "--report", str(report)],
-                       capture_output=True, text=True, timeout=7000)
+                       capture_output=True, text=True, timeout=7000, env=env)
     print(r.stdout)
     assert r.returncode == 0, r.stdout + r.stderr[-3000:]
     rows = json.loads(report.read_text())["rows"]

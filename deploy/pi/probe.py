@@ -1,6 +1,6 @@
 """The steps pi-check runs on each side, the same file on x86_64 and under emulation on aarch64.
 
-    probe.py demo OUT.npz [--model M]           the demo replay through the real pipeline
+    probe.py demo OUT.npz [--model M] [--source S]  the demo replay through the real pipeline
     probe.py holistic VIDEO N OUT.npz [--pixels F]  MediaPipe Holistic on the first N frames
     probe.py model M.tflite OUT.npz [--data F]  a model loaded and run by the interpreter wrapper
 
@@ -59,10 +59,11 @@ class Collector(Publisher):
             self.events.append(event)
 
 
-def demo(out: str, model: str | None) -> None:
-    """The demo through `build_pipeline`, as `signd run --source demo --fast` runs it, with the
-    unrounded probabilities of every window recorded on their way to the smoother."""
-    overrides: dict[str, Any] = {"source": {"uri": "demo", "fast": True}}
+def demo(out: str, model: str | None, source: str = "demo") -> None:
+    """The demo (or another replay) through `build_pipeline`, as `signd run --source demo
+    --fast` runs it, with the unrounded probabilities of every window recorded on their way
+    to the smoother."""
+    overrides: dict[str, Any] = {"source": {"uri": source, "fast": True}}
     if model:
         overrides["model"] = {"path": model}
     cfg = load_config(None, overrides)
@@ -156,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("demo")
     p.add_argument("out")
     p.add_argument("--model")
+    p.add_argument("--source", default="demo", help="another keypoint replay instead of the demo")
     p = sub.add_parser("holistic")
     p.add_argument("video")
     p.add_argument("n", type=int)
@@ -168,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--windows", type=int, default=8)
     args = ap.parse_args(argv)
     if args.step == "demo":
-        demo(args.out, args.model)
+        demo(args.out, args.model, args.source)
     elif args.step == "holistic":
         holistic(args.out, args.video, args.n, args.pixels)
     else:
