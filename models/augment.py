@@ -215,13 +215,16 @@ def refold(X: np.ndarray, layout: Layout, rng: np.random.Generator) -> np.ndarra
     out = X.copy()
     n = X.shape[0]
     pattern = np.asarray(OTHER_SHAPES)[rng.integers(0, len(OTHER_SHAPES), n)]  # (n, 4)
+    # How far a folded tip ends from the wrist, against its knuckle: real folded fingers
+    # measure 0.9-1.1 (shared/data/README.md), a straight one about 1.8-1.9.
+    reach = rng.uniform(0.75, 1.05, (n, 1, 1))
     for side in (layout.left_hand, layout.right_hand):
         h = out[..., side].reshape(*X.shape[:2], 21, 3)
         seen = np.any(h != 0, axis=(-2, -1))
         for f, joints in enumerate(_FINGERS):
             fold = (pattern[:, f] == 0)[:, None] & seen  # (n, T)
             knuckle = h[..., joints[0], :]
-            towards = (h[..., 0, :] - knuckle) * 0.25  # a folded finger lies over the palm
+            towards = (h[..., 0, :] - knuckle) * (1.0 - reach)  # folded over the palm
             for depth, j in enumerate(joints[1:], start=1):
                 folded = knuckle + towards * depth / 3
                 h[..., j, :] = np.where(fold[..., None], folded, h[..., j, :])

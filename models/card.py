@@ -99,7 +99,8 @@ def render(name: str, manifest: Any, size: int, evaluation: dict[str, Any], benc
         "windows whose left hand is seen more often than the right are mirrored (busier hand "
         "always in the same place); origin between the shoulders and the shoulder width as unit "
         "(window means); nose, shoulders, elbows, wrists; visibility of elbows and wrists; per "
-        "hand: seen or not, wrist position, palm normal, finger direction, how far each finger "
+        "hand (left, right, and the main hand: whichever is seen, the higher of two, mirrored "
+        "to one side, which survives the detector swapping left and right): seen or not, wrist position, palm normal, finger direction, how far each finger "
         "is stretched, the 20 landmarks relative to the wrist in hand-size units; velocities of "
         "the body points and wrists.",
         "- network (`signd.models.architectures.build_default`): standardise -> per-frame Dense "
@@ -110,7 +111,9 @@ def render(name: str, manifest: Any, size: int, evaluation: dict[str, Any], benc
         "hands moved, time warp, dropped frames and hands, noise, windows shifted in time), "
         "rest from recorded `blank` sequences and synthetic rest (the same sequences with arms "
         "down and no hands, hands held low, nobody in view, windows catching at most 6 frames "
-        "of a sign); class-balanced; early stopping on a same-signer split.",
+        "of a sign) and, for signs it must not know, the training signs' movements made with "
+        "other hand shapes (fist, V, middle and ring: fingers folded into the palm), also "
+        "labelled `blank`; class-balanced; early stopping on a same-signer split.",
         f"- smoothing defaults (manifest `extra.smoothing`): `{json.dumps(extra.get('smoothing', {}))}`.",
         "",
     ]

@@ -31,6 +31,7 @@ from signd.daemon.window import WindowBuffer
 from .augment import arms_down
 from .dataset import REST_LABEL, Signer
 
+_BATCH = 1024
 WindowPredictor = Callable[[np.ndarray], np.ndarray]  # windows (N, T, F) -> probs (N, K)
 
 
@@ -165,6 +166,7 @@ def run_stream(frames: np.ndarray, layout: Layout, predict: WindowPredictor, lab
     hands = layout.hands(frames)
     steps: list[tuple[str, int, float]] = []  # ("end", i, t) or ("window", i, t)
     windows: list[np.ndarray] = []
+    done: list[np.ndarray] = []  # probabilities of the windows classified so far
     for i, frame in enumerate(frames):
         t = i / settings.fps
         if buf.absent_too_long(bool(hands[i]), t):
@@ -174,8 +176,13 @@ def run_stream(frames: np.ndarray, layout: Layout, predict: WindowPredictor, lab
         if w is not None:
             windows.append(w.frames.copy())
             steps.append(("window", i, t))
+            if len(windows) == _BATCH:  # bounded memory: a long stream has many windows
+                done.append(predict(np.stack(windows)))
+                windows = []
     steps.append(("end", len(frames), len(frames) / settings.fps))
-    probs = predict(np.stack(windows)) if windows else np.zeros((0, len(labels)), np.float32)
+    if windows:
+        done.append(predict(np.stack(windows)))
+    probs = np.concatenate(done) if done else np.zeros((0, len(labels)), np.float32)
     smoother = Smoother(labels, smoothing)
     out: list[Decision] = []
     k = 0

@@ -140,7 +140,7 @@ def training_set(X: np.ndarray, y: np.ndarray, labels: list[str], cfg: TrainConf
         # No "arms up, hands unseen" rest: signers whose hands the detector misses still sign.
         parts = [aug.without_hands(down, layout), aug.hands_down(down, layout, rng), empty]
         if cfg.other_shapes:
-            parts.append(aug.refold(base[: len(base) // 2], layout, rng))
+            parts.append(aug.refold(base[: len(base) // 3], layout, rng))
         k = rng.integers(24, 30, len(base)) * rng.choice([-1, 1], len(base))
         # Before and after a sign the arms are down: rest never has arms up without hands,
         # because the detector misses the hands of people who are signing.
