@@ -12,14 +12,15 @@ own process, on this machine's cores (as on a Pi, where the browser shares the b
    skeleton's arrival to its drawing.
 2. Throughput. One daemon runs a source as fast as it can (--fast): a video through MediaPipe
    (the real pipeline) and a keypoint recording (no MediaPipe: the worst case for the
-   per-frame stream's cost). Measuring windows alternate without / with the kiosk and its
-   page (the order flips each pair), so both see the same machine at nearly the same moment.
-   "Without": no kiosk process, the browser on about:blank; "with": `signd kiosk` running and
-   the page live on it. Frames per second come from the daemon's own `status` events (frames
+   per-frame stream's cost). Measuring windows cycle through three conditions (each goes
+   first in turn), so all see the same machine at nearly the same moment: "without" (no kiosk
+   process, the browser on about:blank), "kiosk" (`signd kiosk` attached, its event stream read
+   by a plain client: the daemon's own extra work) and "kiosk+page" (the page live in
+   Chromium: also the browser's competition for the cores). Frames per second come from the daemon's own `status` events (frames
    and uptime) read by a client that watches only status, present in both; the daemon's CPU
    time per frame comes from /proc, which other processes' load disturbs far less.
 
-    python bench/kiosk_load.py [--pairs 6] [--seconds 8] [--video PATH] [--json]
+    python bench/kiosk_load.py [--cycles 6] [--seconds 8] [--video PATH] [--json]
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the tests' process helpers: one way to run each piece
 
 from kiosk_browser import Chromium  # noqa: E402
-from kiosk_kit import KioskProcess, http_get  # noqa: E402
+from kiosk_kit import EventStream, KioskProcess, http_get  # noqa: E402
 
 from daemonkit import Client, Daemon, wait_until  # noqa: E402
 
@@ -83,6 +84,7 @@ class Rig:
         self.kiosk: KioskProcess | None = None
         self.browser: Chromium | None = None
         self.page = None
+        self.reader: EventStream | None = None
         self.status = None
         try:
             self.daemon.wait_ready(120)
@@ -93,19 +95,29 @@ class Rig:
             self.close()
             raise
 
-    def attach(self) -> None:
-        """Start the kiosk and put its page in the browser; returns once skeletons are drawn."""
+    def attach(self, page: bool = True) -> None:
+        """Start the kiosk and put its page in the browser (or, page=False, a plain reader of
+        its event stream); returns once skeletons flow to it."""
         assert self.page is not None
         self.kiosk = KioskProcess(self.sock)
         self.kiosk.wait_ready()
-        self.page.send("Page.navigate", {"url": self.kiosk.url})
-        self.page.wait_for("window.kiosk && kiosk.stats.drawn > 0 && "
-                           "document.getElementById('state').dataset.state === 'connected'", 60)
+        if page:
+            self.page.send("Page.navigate", {"url": self.kiosk.url})
+            self.page.wait_for("window.kiosk && kiosk.stats.drawn > 0 && "
+                               "document.getElementById('state').dataset.state === 'connected'", 60)
+        else:
+            self.reader = EventStream(self.kiosk.port)
+            if not self.reader.wait_for(lambda evs: any(e.get("type") == "keypoints" for e in evs), 60):
+                raise RuntimeError("no skeleton reached the event-stream reader")
 
     def detach(self) -> None:
         assert self.page is not None and self.kiosk is not None
-        self.page.send("Page.navigate", {"url": "about:blank"})
-        self.page.wait_for("location.href === 'about:blank'", 30)
+        if self.reader is not None:
+            self.reader.close()
+            self.reader = None
+        else:
+            self.page.send("Page.navigate", {"url": "about:blank"})
+            self.page.wait_for("location.href === 'about:blank'", 30)
         self.kiosk.stop()
         self.kiosk = None
 
@@ -193,35 +205,40 @@ def window(rig: Rig, seconds: float) -> dict:
             "daemon_cpu_ms_per_frame": round(1e3 * (c1 - c0) / frames, 4) if frames else None}
 
 
-def throughput(tmp: Path, name: str, daemon_args: list[str], pairs: int, seconds: float) -> dict:
+CONDITIONS = ("without", "kiosk", "kiosk+page")
+"""without: no kiosk, the browser on about:blank. kiosk: `signd kiosk` attached, its stream read
+by a plain client (the daemon's work, without a browser competing for the cores). kiosk+page:
+`signd kiosk` attached and the page live in Chromium (everything a Pi kiosk runs)."""
+
+
+def throughput(tmp: Path, name: str, daemon_args: list[str], cycles: int, seconds: float) -> dict:
     rig = Rig(tmp, daemon_args)
-    runs: dict[str, list[dict]] = {"without": [], "with": []}
-    pair_ratios = []
+    runs: dict[str, list[dict]] = {c: [] for c in CONDITIONS}
     try:
-        for i in range(pairs):
-            order = ("without", "with") if i % 2 == 0 else ("with", "without")
-            got = {}
+        for i in range(cycles):
+            order = CONDITIONS[i % 3:] + CONDITIONS[: i % 3]  # each condition goes first in turn
             for cond in order:
-                if cond == "with":
-                    rig.attach()
-                    drawn0 = rig.page_stats()["drawn"]
-                got[cond] = res = window(rig, seconds)
-                if cond == "with":
-                    res["page_drawn"] = rig.page_stats()["drawn"] - drawn0  # <= 60/s: the kiosk thins to the screen
+                if cond != "without":
+                    rig.attach(page=cond == "kiosk+page")
+                res = window(rig, seconds)
+                if cond != "without":
                     rig.detach()
                 runs[cond].append(res)
-                print(f"  {name} pair {i + 1} {cond:>7} kiosk: {res['fps']:9.1f} fps, "
+                print(f"  {name} cycle {i + 1} {cond:>10}: {res['fps']:9.1f} fps, "
                       f"daemon {res['daemon_cpu_ms_per_frame']} ms CPU/frame", file=sys.stderr)
-            pair_ratios.append(got["with"]["fps"] / got["without"]["fps"])
     finally:
         rig.close()
     med = {c: statistics.median(x["fps"] for x in v) for c, v in runs.items()}
     cpu = {c: statistics.median(x["daemon_cpu_ms_per_frame"] for x in v) for c, v in runs.items()}
-    return {"source": name, "pairs": pairs, "seconds": seconds, "runs": runs, "median_fps": med,
-            "ratio_of_medians": round(med["with"] / med["without"], 3),
-            "median_pair_ratio": round(statistics.median(pair_ratios), 3),
+    # Within a cycle the three windows are minutes apart at most: ratios to that cycle's
+    # "without" cancel most of the drift in the machine's other load.
+    cyc = {c: round(statistics.median(w["fps"] / wo["fps"] for w, wo in zip(runs[c], runs["without"], strict=True)), 3)
+           for c in CONDITIONS[1:]}
+    return {"source": name, "cycles": cycles, "seconds": seconds, "runs": runs, "median_fps": med,
+            "ratio_of_medians": {c: round(med[c] / med["without"], 3) for c in CONDITIONS[1:]},
+            "median_cycle_ratio": cyc,
             "median_daemon_cpu_ms_per_frame": cpu,
-            "cpu_per_frame_ratio": round(cpu["with"] / cpu["without"], 3)}
+            "cpu_per_frame_ratio": {c: round(cpu[c] / cpu["without"], 3) for c in CONDITIONS[1:]}}
 
 
 def synthetic_inputs(tmp: Path) -> tuple[str, str]:
@@ -233,11 +250,13 @@ def synthetic_inputs(tmp: Path) -> tuple[str, str]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--pairs", type=int, default=6, help="without/with window pairs per source")
+    ap.add_argument("--cycles", type=int, default=6, help="cycles of the three conditions per source")
     ap.add_argument("--seconds", type=float, default=8.0, help="length of each measuring window")
     ap.add_argument("--model", help="a .tflite model (default: a small one trained here on a synthetic recording)")
     ap.add_argument("--recording", help="a keypoint .npz to replay (default: a real signer from ../shared, else synthetic)")
     ap.add_argument("--video", help="a video for the MediaPipe runs (default ../shared/data/videos/hello.mp4)")
+    ap.add_argument("--parts", default="keeping,video,replay",
+                    help="what to run, comma-separated: keeping (up at 30 fps), video, replay (throughput)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     # Stopped early: unwind, so that every daemon, kiosk and browser started here is stopped too.
@@ -250,42 +269,47 @@ def main() -> int:
     recording = args.recording or (str(signer) if signer.exists() else npz)
     video = args.video or str(SHARED / "videos" / "hello.mp4")
 
-    print(f"1. keeping up: {Path(recording).name} at 30 fps, kiosk + headless Chromium", file=sys.stderr)
-    report = {"cpus": os.cpu_count(), "load_avg_at_start": os.getloadavg()[0],
-              "keeping_up": keeping_up(tmp, recording, model, max(args.seconds, 15.0))}
+    parts = set(args.parts.split(","))
+    report: dict = {"cpus": os.cpu_count(), "load_avg_at_start": os.getloadavg()[0], "throughput": []}
+    if "keeping" in parts:
+        print(f"1. keeping up: {Path(recording).name} at 30 fps, kiosk + headless Chromium", file=sys.stderr)
+        report["keeping_up"] = keeping_up(tmp, recording, model, max(args.seconds, 15.0))
     print("2. throughput without / with the kiosk", file=sys.stderr)
-    report["throughput"] = []
-    if Path(video).exists():
+    if "video" in parts and Path(video).exists():
         report["throughput"].append(throughput(tmp, f"{Path(video).name} (MediaPipe, --fast)",
                                                ["--source", video, "--model", model, "--fast", "--repeat", "100000"],
-                                               args.pairs, args.seconds))
-    report["throughput"].append(throughput(tmp, f"{Path(recording).name} (replay, --fast)",
-                                           ["--source", recording, "--model", model, "--fast", "--repeat", "100000"],
-                                           args.pairs, args.seconds))
+                                               args.cycles, args.seconds))
+    if "replay" in parts:
+        report["throughput"].append(throughput(tmp, f"{Path(recording).name} (replay, --fast)",
+                                               ["--source", recording, "--model", model, "--fast", "--repeat", "100000"],
+                                               args.cycles, args.seconds))
     report["load_avg_at_end"] = os.getloadavg()[0]
 
     if args.json:
         print(json.dumps(report, indent=1))
         return 0
-    k = report["keeping_up"]
-    print(f"\nkeeping up ({k['seconds']} s at 30 fps): daemon -> kiosk {k['daemon_to_kiosk_per_s']}/s, "
-          f"kiosk -> page {k['kiosk_to_page_per_s']}/s, page received {k['page_received_per_s']}/s, "
-          f"drew {k['page_drawn_per_s']}/s ({100 * (k['drawn_of_sent'] or 0):.1f}% of what the daemon sent)")
-    print(f"  kiosk thinned {k['kiosk_thinned']}, skipped for a slow page {k['kiosk_skipped_slow_page']}; "
-          f"page skipped {k['page_skipped']}")
-    print(f"  page draw ms p50 {k['page_draw_ms']['p50']} p95 {k['page_draw_ms']['p95']}; "
-          f"arrival -> drawn ms p50 {k['page_arrival_to_draw_ms']['p50']} p95 {k['page_arrival_to_draw_ms']['p95']}")
-    g = k["page_arrival_gap_ms"]
-    print(f"  gap between arrivals at the page ms p5 {g['p5']} p50 {g['p50']} p95 {g['p95']}")
-    print(f"  CPU %: {k['cpu_percent']}; page errors: {k['page_errors'] or 'none'}")
+    k = report.get("keeping_up")
+    if k:
+        g = k["page_arrival_gap_ms"]
+        print(f"\nkeeping up ({k['seconds']} s at 30 fps): daemon -> kiosk {k['daemon_to_kiosk_per_s']}/s, "
+              f"kiosk -> page {k['kiosk_to_page_per_s']}/s, page received {k['page_received_per_s']}/s, "
+              f"drew {k['page_drawn_per_s']}/s ({100 * (k['drawn_of_sent'] or 0):.1f}% of what the daemon sent)")
+        print(f"  kiosk thinned {k['kiosk_thinned']}, skipped for a slow page {k['kiosk_skipped_slow_page']}; "
+              f"page skipped {k['page_skipped']}")
+        print(f"  page draw ms p50 {k['page_draw_ms']['p50']} p95 {k['page_draw_ms']['p95']}; "
+              f"arrival -> drawn ms p50 {k['page_arrival_to_draw_ms']['p50']} p95 {k['page_arrival_to_draw_ms']['p95']}")
+        print(f"  gap between arrivals at the page ms p5 {g['p5']} p50 {g['p50']} p95 {g['p95']}")
+        print(f"  CPU %: {k['cpu_percent']}; page errors: {k['page_errors'] or 'none'}")
     for t in report["throughput"]:
-        print(f"\nthroughput, {t['source']}: {t['pairs']} pairs of {t['seconds']:g} s windows, alternating")
-        for cond in ("without", "with"):
+        print(f"\nthroughput, {t['source']}: {t['cycles']} cycles of three {t['seconds']:g} s windows")
+        for cond in CONDITIONS:
             fps = ", ".join(f"{x['fps']:.1f}" for x in t["runs"][cond])
-            print(f"  {cond:>7} kiosk: median {t['median_fps'][cond]:.1f} fps ({fps}); "
-                  f"daemon CPU {t['median_daemon_cpu_ms_per_frame'][cond]} ms/frame")
-        print(f"  with / without: fps {t['ratio_of_medians']:.3f} (ratio of medians), "
-              f"{t['median_pair_ratio']:.3f} (median of adjacent pairs); CPU per frame {t['cpu_per_frame_ratio']:.3f}")
+            line = (f"  {cond:>10}: median {t['median_fps'][cond]:.1f} fps ({fps}); "
+                    f"daemon CPU {t['median_daemon_cpu_ms_per_frame'][cond]:.4g} ms/frame")
+            if cond != "without":
+                line += (f"; / without: fps {t['ratio_of_medians'][cond]:.3f} (medians), "
+                         f"{t['median_cycle_ratio'][cond]:.3f} (per cycle), CPU/frame {t['cpu_per_frame_ratio'][cond]:.3f}")
+            print(line)
     print(f"\n{report['cpus']} CPUs; load average {report['load_avg_at_start']:.1f} at start, {report['load_avg_at_end']:.1f} at end")
     return 0
 

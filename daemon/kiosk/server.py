@@ -234,6 +234,7 @@ async def serve(config: KioskConfig, notifier: Notifier | None = None) -> int:
         notifier.send("STOPPING=1")
         await server.close()
         notifier.close()
+    log.info("stopped")
     return 0
 
 
