@@ -126,6 +126,7 @@ def write_demo(path: str | os.PathLike[str], arrays: dict[str, np.ndarray]) -> P
     os.close(fd)
     try:
         np.savez_compressed(tmp, **arrays)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a shipped file is for everyone
         os.replace(tmp, p)
     finally:
         Path(tmp).unlink(missing_ok=True)

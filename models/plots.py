@@ -28,6 +28,7 @@ def _save(fig: Any, path: str | os.PathLike[str]) -> Path:
     os.close(fd)
     try:
         fig.savefig(tmp, dpi=110, bbox_inches="tight")
+        os.chmod(tmp, 0o644)
         os.replace(tmp, p)
     finally:
         Path(tmp).unlink(missing_ok=True)

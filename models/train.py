@@ -127,8 +127,9 @@ def training_set(X: np.ndarray, y: np.ndarray, labels: list[str], cfg: TrainConf
         a = aug.augment(X, layout, rng)
         moved = rng.random(len(a)) < 0.1
         k = rng.integers(1, 9, len(a)) * rng.choice([-1, 1], len(a))
-        a[moved] = aug.shift_in_time(a[moved], layout, k[moved],
-                                     aug.arms_down(a[moved], layout, rng))
+        if moved.any():
+            a[moved] = aug.shift_in_time(a[moved], layout, k[moved],
+                                         aug.arms_down(a[moved], layout, rng))
         xs.append(a)
         ys.append(y)
     if cfg.rest and REST_LABEL in labels:
@@ -139,7 +140,7 @@ def training_set(X: np.ndarray, y: np.ndarray, labels: list[str], cfg: TrainConf
         down = aug.arms_down(base, layout, rng)
         # No "arms up, hands unseen" rest: signers whose hands the detector misses still sign.
         parts = [aug.without_hands(down, layout), aug.hands_down(down, layout, rng), empty]
-        if cfg.other_shapes:
+        if cfg.other_shapes and len(base) >= 3:
             parts.append(aug.refold(base[: len(base) // 3], layout, rng))
         k = rng.integers(24, 30, len(base)) * rng.choice([-1, 1], len(base))
         # Before and after a sign the arms are down: rest never has arms up without hands,

@@ -102,14 +102,16 @@ def test_augmentation_keeps_missing_parts_missing():
 
 def test_tiny_training_run_writes_a_verified_model(tmp_path, two_signers):
     out = tmp_path / "tiny"
+    # float32: a 3-epoch model's outputs are near ties, which float16 may flip (convert refuses
+    # below 99% agreement); the shipped model is float16 (tests/test_models_default.py).
     r = run_signd("train", *map(str, two_signers), "-o", str(out), "--epochs", "3", "--copies", "1",
-                  timeout=600)
+                  "--quantize", "float32", timeout=600)
     assert r.returncode == 0, r.stderr
     assert "'wave'" in r.stderr  # the warning reached the user
     manifest = json.loads((out / "tiny.json").read_text())
     assert manifest["features"] == "signd-v1" and manifest["layout"] == "pose-hands-258"
     assert manifest["labels"] == ["blank", "hello", "iloveyou"]
-    assert manifest["quantization"] == "float16"
+    assert manifest["quantization"] == "float32"
     assert manifest["extra"]["smoothing"]["rest_labels"] == ["blank", "rest"]
     assert manifest["extra"]["training"]["seed"] == 0
     assert (out / "training.png").stat().st_size > 1000
