@@ -48,14 +48,13 @@ def landmarks_to_vector(results: Any, layout: Layout = TUTORIAL_1662) -> np.ndar
 
 def skeleton(values: np.ndarray, layout: Layout, digits: int = 3) -> tuple[list | None, list | None, list | None]:
     """Pose (33 x [x, y, visibility]) and hands (21 x [x, y]) of one frame vector for drawing;
-    None for a part that was not detected. Rounded: a display needs no more, and the line stays
-    well under the protocol's 4 KiB."""
-    pose = values[layout.pose].reshape(POSE_LANDMARKS, 4)
-    parts: list[list | None] = [
-        np.round(pose[:, [0, 1, 3]], digits).tolist() if pose.any() else None
-    ]
+    None for a part that was not detected. Rounded in float64 (a float32 0.512 would print as
+    0.5120000243186951): a display needs no more, and the line stays near 1 KB."""
+    v = values.astype(np.float64)
+    pose = v[layout.pose].reshape(POSE_LANDMARKS, 4)
+    parts: list[list | None] = [np.round(pose[:, [0, 1, 3]], digits).tolist() if pose.any() else None]
     for sl in (layout.left_hand, layout.right_hand):
-        hand = values[sl].reshape(HAND_LANDMARKS, 3)
+        hand = v[sl].reshape(HAND_LANDMARKS, 3)
         parts.append(np.round(hand[:, :2], digits).tolist() if hand.any() else None)
     return parts[0], parts[1], parts[2]
 

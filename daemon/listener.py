@@ -39,9 +39,11 @@ def listen(
     stop: threading.Event,
     commands: list[dict] | None = None,
     backoff: tuple[float, float] = (0.5, 10.0),
+    on_state: Callable[[str], None] | None = None,
 ) -> None:
     """Deliver each line from `address` to `on_line` until `stop` is set or `on_line` returns
-    True. Reconnects after any disconnect, waiting longer after each failed attempt."""
+    True. Reconnects after any disconnect, waiting longer after each failed attempt.
+    `on_state` hears "connected" and "disconnected" as they happen."""
     delay = backoff[0]
     while not stop.is_set():
         try:
@@ -52,6 +54,8 @@ def listen(
             delay = min(delay * 2, backoff[1])
             continue
         log.info("connected to %s", address)
+        if on_state:
+            on_state("connected")
         delay = backoff[0]
         try:
             for cmd in commands or []:
@@ -74,6 +78,8 @@ def listen(
             log.warning("connection to %s lost: %s", address, exc)
         finally:
             sock.close()
+            if on_state:
+                on_state("disconnected")
         if not stop.is_set():
             log.info("disconnected from %s; reconnecting in %.1f s", address, delay)
             stop.wait(delay)

@@ -130,6 +130,11 @@ class KeypointsEvent(Event):
     """21 x [x, y]."""
     right_hand: list[list[float]] | None
 
+    def to_dict(self) -> dict[str, Any]:
+        # Sent for every frame: skip asdict's deep copy of 75 small lists.
+        return {"v": 1, "type": self.type, "frame": self.frame, "pose": self.pose,
+                "left_hand": self.left_hand, "right_hand": self.right_hand}
+
 
 @register
 @dataclass

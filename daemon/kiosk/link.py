@@ -98,7 +98,13 @@ class DaemonLink:
         self._thread.start()
 
     def _run(self) -> None:
-        listen(self.address, self._deliver, self._stop, [WATCH, DESCRIBE], backoff=BACKOFF)
+        listen(self.address, self._deliver, self._stop, [WATCH, DESCRIBE], backoff=BACKOFF, on_state=self._state)
+
+    def _state(self, state: str) -> None:
+        # A daemon that crashed sends no `bye`; the closed connection says the same at once,
+        # instead of after the silence limit.
+        if state == "disconnected" and not self._stop.is_set():
+            self._deliver('{"v":1,"type":"bye","reason":"connection lost"}')
 
     def _deliver(self, line: str) -> bool:
         try:

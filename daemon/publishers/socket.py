@@ -193,6 +193,7 @@ class SocketPublisher(Publisher):
         self.dropped = 0
         self.clients: set[_Client] = set()
         self._servers: list[asyncio.AbstractServer] = []
+        self._tasks: set[asyncio.Task] = set()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="signd-socket", daemon=True)
         self._owns_path = False
@@ -221,6 +222,8 @@ class SocketPublisher(Publisher):
             log.warning("closing the event socket: %r", exc)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=1.0)
+        if not self._thread.is_alive():
+            self._loop.close()
 
     @property
     def client_count(self) -> int:
@@ -292,6 +295,9 @@ class SocketPublisher(Publisher):
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         client = _Client(self, reader, writer)
         self.clients.add(client)
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
         log.debug("client connected (%d clients)", len(self.clients))
         client.send(encode(self.hello_fn()))
         writing = asyncio.ensure_future(client.write_loop())
@@ -304,8 +310,11 @@ class SocketPublisher(Publisher):
             pass
         finally:
             writing.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await writing
             client.close()
             self.clients.discard(client)
+            self._tasks.discard(task)
             log.debug("client gone (%d clients)", len(self.clients))
 
     async def _shutdown(self, reason: str) -> None:
@@ -325,3 +334,8 @@ class SocketPublisher(Publisher):
         waits = [c.writer.wait_closed() for c in clients]
         with contextlib.suppress(Exception):
             await asyncio.wait_for(asyncio.gather(*waits, return_exceptions=True), 0.5)
+        # No task may outlive the loop: a pending one would wake up in a closed loop.
+        tasks = list(self._tasks)
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
