@@ -5,10 +5,10 @@ import json
 import signal
 
 import pytest
-from kiosk_browser import Chromium, available
-from kiosk_kit import EventStream, KioskProcess, http_get
 
 from daemonkit import Daemon, wait_until
+from kiosk_browser import Chromium, available
+from kiosk_kit import EventStream, KioskProcess, http_get
 
 pytestmark = pytest.mark.skipif(not available(), reason="chromium not installed (.ci/run installs it)")
 

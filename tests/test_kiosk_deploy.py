@@ -11,9 +11,9 @@ import subprocess
 import sys
 
 import pytest
-from kiosk_kit import KioskProcess
 
 from conftest import ROOT
+from kiosk_kit import KioskProcess
 
 KIOSK = ROOT / "deploy" / "kiosk"
 analyze = shutil.which("systemd-analyze")

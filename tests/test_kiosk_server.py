@@ -7,12 +7,12 @@ import re
 import socket
 
 import pytest
-from kiosk_kit import EventStream, KioskProcess, http_get
 
 from signd.daemon.kiosk.link import LinkState
 from signd.daemon.kiosk.pages import SOFT_LIMIT, Page, Pages, Throttle
 
 from conftest import ROOT, run_signd
+from kiosk_kit import EventStream, KioskProcess, http_get
 
 STATIC = ROOT / "daemon" / "kiosk" / "static"
 
