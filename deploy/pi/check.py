@@ -199,8 +199,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"time: {minutes:.1f} min in all; steps on x86_64 {sum(x86.seconds.values()):.0f} s, "
           f"under emulation {emulated:.0f} s; arm64 root and wheels cached in {args.cache}")
     bad = [r for r in rows if r.ok is False]
-    print(f"pi-check: {'MISMATCH in ' + str(len(bad)) + ' of ' + str(len(rows)) if bad else 'all ' + str(sum(r.ok is True for r in rows)) + ' checks match'}"
-          + (f", {sum(r.ok is None for r in rows)} skipped" if any(r.ok is None for r in rows) else ""))
+    skipped = sum(r.ok is None for r in rows)
+    if bad:
+        kinds = ", ".join(f"{sum(r.result == k for r in bad)} {k}" for k in ("MISMATCH", "ERROR") if any(r.result == k for r in bad))
+        summary = f"{len(bad)} of {len(rows)} checks failed ({kinds})"
+    else:
+        summary = f"all {len(rows) - skipped} checks match"
+    print(f"pi-check: {summary}" + (f", {skipped} skipped" if skipped else ""))
     if args.report:
         args.report.write_text(json.dumps({"rows": [r.to_dict() for r in rows], "minutes": round(minutes, 2),
                                            "seconds": {s.name: s.seconds for s in (x86, arm, arm_old)},
