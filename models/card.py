@@ -92,7 +92,7 @@ def render(name: str, manifest: Any, size: int, evaluation: dict[str, Any], benc
         "",
         "## Model",
         "",
-        f"- file: `{name}.tflite`, {size / 1024:.1f} KB, {manifest.quantization} weights "
+        f"- file: `{name}.tflite`, {size / 1024:.1f} KiB ({size:,} bytes), {manifest.quantization} weights "
         f"(float16 halves the file and dequantizes to float32 at load); input [1, {manifest.window}, "
         f"{_dim(manifest)}] (`{manifest.features}` features of `{manifest.layout}` keypoints), output "
         f"{len(manifest.labels)} probabilities in the order {', '.join(manifest.labels)}.",
@@ -167,6 +167,18 @@ def render(name: str, manifest: Any, size: int, evaluation: dict[str, Any], benc
                             for s in b["accuracy"]["signers"])
             L.append(f"- {a} trained on all LOSO signers: {per}")
         L.append("")
+    L += ["## What the remaining errors are", "",
+          "- `bhavyagokhroo` thanks 0 and 1 show the hand above the head moving outwards, as in "
+          "hello (the tutorial's recording loop runs on from one sign into the next); they are "
+          "counted as errors when called hello.",
+          "- `bhavyagokhroo` iloveyou 0 has no hand in any frame: the model calls it rest.",
+          "- The other misses are signs taken for `blank`: the price of rejecting unknown signs "
+          "(trained with the same movements in other hand shapes). During development, a close "
+          "configuration without those negatives reached a LOSO mean of 0.989 and 0.992 (worst "
+          "0.967 and 0.956; seeds 0 and 1), but melicom's `love` then fired an event in 30 of 30 "
+          "sequences.",
+          "- Early stopping watches a random tenth of the training signers' own sequences, which "
+          "says little about new signers; a better stopping rule is open work.", ""]
     L += ["## Conversion, size and speed", "",
           f"- converted by `signd convert` for target {conv.get('target', '-')}: argmax agreement "
           f"with the Keras model {_f(conv.get('agreement'), '.2%') if conv.get('agreement') is not None else '-'} "
@@ -187,7 +199,7 @@ def render(name: str, manifest: Any, size: int, evaluation: dict[str, Any], benc
           "D=../shared/data/signers",
           "LOSO=\"$D/mujster.npz $D/jonathanroddy.npz $D/melicom.npz $D/devharsh.npz $D/kush.npz "
           "$D/bhavyagokhroo.npz $D/dim3ns10n-with-blank.npz\"",
-          "signd train $LOSO -o models/default --classes blank,hello,iloveyou,thanks --demo",
+          "signd train $LOSO -o models/default --demo     # melicom's `love` is dropped with a warning",
           "signd evaluate --loso default,tutorial $LOSO --held-out $D/ilkerdemir.npz --stream "
           "--card models/default --plots out/plots",
           "```", ""]
