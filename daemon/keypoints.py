@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -67,6 +68,21 @@ def pose_model_path(model_complexity: int) -> str:
     return os.path.join(root, "modules", "pose_landmark", _POSE_MODELS[model_complexity])
 
 
+def check_pose_model(model_complexity: int) -> None:
+    """InputError unless MediaPipe's pose model for `model_complexity` is installed."""
+    if model_complexity not in _POSE_MODELS:
+        raise InputError(f"model_complexity must be 0, 1 or 2, got {model_complexity}")
+    path = pose_model_path(model_complexity)
+    if not os.path.exists(path):
+        # MediaPipe would download it now; signd never downloads at run time.
+        name = _POSE_MODELS[model_complexity]
+        raise InputError(
+            f"model_complexity {model_complexity} needs MediaPipe's {name}, which is not "
+            f"installed: put it at {path} (it is {_MODEL_URL}{name}; deploy/install.sh "
+            "--pose-models fetches it at install time), or use model_complexity 1"
+        )
+
+
 class HolisticExtractor:
     """RGB frames in, keypoint vectors out. Not thread-safe: one thread calls `extract`."""
 
@@ -77,19 +93,9 @@ class HolisticExtractor:
         min_detection_confidence: float = 0.5,
         min_tracking_confidence: float = 0.5,
     ) -> None:
-        if model_complexity not in _POSE_MODELS:
-            raise InputError(f"model_complexity must be 0, 1 or 2, got {model_complexity}")
+        check_pose_model(model_complexity)
         self.layout = layout
         self.model_complexity = model_complexity
-        path = pose_model_path(model_complexity)
-        if not os.path.exists(path):
-            # MediaPipe would download it now; signd never downloads at run time.
-            name = _POSE_MODELS[model_complexity]
-            raise InputError(
-                f"model_complexity {model_complexity} needs MediaPipe's {name}, which is not "
-                f"installed: put it at {path} (it is {_MODEL_URL}{name}; deploy/install.sh "
-                "fetches it at install time), or use model_complexity 1"
-            )
         # MediaPipe (and TensorFlow, which it imports when installed) log to stderr from C++;
         # keep their chatter out of the journal unless the user asked for it.
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -110,6 +116,22 @@ class HolisticExtractor:
 
     def close(self) -> None:
         self._holistic.close()
+
+
+@dataclass(frozen=True)
+class ExtractorSpec:
+    """What the pipeline's extraction thread builds for itself, so that MediaPipe's graph and
+    its worker threads belong to that thread; `check` runs first, in the caller's thread."""
+
+    layout: Layout = TUTORIAL_1662
+    model_complexity: int = 1
+
+    def check(self) -> None:
+        """Fail now, where the daemon is starting, for what would fail in `build`."""
+        check_pose_model(self.model_complexity)
+
+    def build(self) -> HolisticExtractor:
+        return HolisticExtractor(self.layout, self.model_complexity)
 
 
 class Keypoints:

@@ -20,7 +20,7 @@ import numpy as np
 
 from .classifier import Classifier
 from .events import Event, GestureEvent
-from .keypoints import HolisticExtractor, Keypoints, skeleton
+from .keypoints import ExtractorSpec, Keypoints, skeleton
 from .mailbox import EMPTY, END, Mailbox
 from .protocol import KeypointsEvent, ProbsEvent
 from .publishers.base import Publisher
@@ -59,7 +59,7 @@ class Pipeline:
         classifier: Classifier,
         publishers: Sequence[Publisher],
         config: PipelineConfig | None = None,
-        extractor_factory: Callable[[], HolisticExtractor] | None = None,
+        extractor: ExtractorSpec | None = None,
         stop: threading.Event | None = None,
     ) -> None:
         self.source = source
@@ -71,10 +71,11 @@ class Pipeline:
         self.error: BaseException | None = None
         self.first_frame = threading.Event()
         """Set once the first frame went through extraction: the daemon really runs."""
-        if source.kind == "image" and extractor_factory is None:
+        if source.kind == "image" and extractor is None:
             raise ValueError("an image source needs a keypoint extractor")
-        # Built here, in the caller's thread, so that a missing MediaPipe model fails at start.
-        self.extractor = extractor_factory() if source.kind == "image" else None
+        self.extractor = extractor if source.kind == "image" else None
+        if self.extractor is not None:
+            self.extractor.check()  # a missing MediaPipe model fails here, at start
         self.layout = self.extractor.layout if self.extractor else source.layout
         assert self.layout is not None
         c = self.config
@@ -156,7 +157,8 @@ class Pipeline:
             self._frames.put(END)
 
     def _extraction(self) -> None:
-        stats, layout, extractor = self.stats, self.layout, self.extractor
+        stats, layout = self.stats, self.layout
+        extractor = self.extractor.build() if self.extractor is not None else None
         try:
             while not self.stop_event.is_set():
                 frame = self._frames.get()

@@ -11,7 +11,7 @@ from types import FrameType
 from .classifier import Classifier
 from .config import RunConfig, smoothing_for
 from .errors import DataError, InputError, SigndError
-from .keypoints import HolisticExtractor
+from .keypoints import ExtractorSpec
 from .layout import TUTORIAL_1662
 from .pipeline import Pipeline, PipelineConfig
 from .publishers.base import Publisher
@@ -51,13 +51,11 @@ def build_pipeline(
         camera_height=sc.camera_height, camera_fps=sc.camera_fps,
     )
     source = make_source(sc.uri, stop, options)
-    extractor_factory = None
+    extractor = None
     if source.kind == "image":
         # The model's layout decides what to extract; the face is only computed when needed.
         layout = classifier.layout if classifier.layout.face is None else TUTORIAL_1662
-
-        def extractor_factory() -> HolisticExtractor:
-            return HolisticExtractor(layout, cfg.keypoints.model_complexity)
+        extractor = ExtractorSpec(layout, cfg.keypoints.model_complexity)
 
     source.open()
     try:
@@ -71,7 +69,7 @@ def build_pipeline(
             stride=cfg.window.stride, reset_after=cfg.window.reset_after or None,
             smoothing=smoothing_for(classifier.manifest.extra, cfg.smoothing),
         )
-        pipeline = Pipeline(source, classifier, publishers, config, extractor_factory, stop)
+        pipeline = Pipeline(source, classifier, publishers, config, extractor, stop)
     except BaseException:
         source.close()
         raise

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from signd.daemon.classifier import Classifier
-from signd.daemon.keypoints import HolisticExtractor
+from signd.daemon.keypoints import ExtractorSpec
 from signd.daemon.pipeline import Pipeline, PipelineConfig
 from signd.daemon.publishers.base import Publisher
 from signd.daemon.sources.camera import CameraSource
@@ -54,7 +54,7 @@ def test_live_capture_never_waits_newest_frame_wins(synthetic_model):
     cam = CameraSource(0, stop, capture_factory=dev.factory)
     cam.open()
     p = Pipeline(cam, Classifier.load(synthetic_model), [Collect()], PipelineConfig(),
-                 lambda: HolisticExtractor(Classifier.load(synthetic_model).layout), stop)
+                 ExtractorSpec(Classifier.load(synthetic_model).layout), stop)
     p.start()
     assert wait_for(lambda: p.stats.counters.frames_processed >= 10)
     p.request_stop()
@@ -74,7 +74,7 @@ def test_camera_vanishing_mid_run_daemon_stays_up(synthetic_model, caplog):
     cam.backoff_initial = 0.05
     cam.open()
     clf = Classifier.load(synthetic_model)
-    p = Pipeline(cam, clf, [Collect()], PipelineConfig(frame_queue=64), lambda: HolisticExtractor(clf.layout), stop)
+    p = Pipeline(cam, clf, [Collect()], PipelineConfig(frame_queue=64), ExtractorSpec(clf.layout), stop)
     # a non-dropping queue for this test, so every frame before and after the outage is seen
     p._frames.drop_oldest = False
     p.start()
