@@ -38,7 +38,9 @@ def client_proc(path: str, n: int, events: int, out: mp.Queue, ready: mp.Event) 
         sel.register(s, selectors.EVENT_READ, bytearray())
         socks.append(s)
     ready.set()
-    got: list[tuple[int, float]] = []
+    # Stamp first, parse later: the stamp should say when the bytes arrived, not when this
+    # process got round to a socket after parsing the others.
+    stamped: list[tuple[bytes, float]] = []
     seen = 0
     while seen < n * events:
         for key, _ in sel.select(timeout=5):
@@ -46,13 +48,13 @@ def client_proc(path: str, n: int, events: int, out: mp.Queue, ready: mp.Event) 
             now = time.monotonic()
             buf = key.data
             buf += chunk
-            while (i := buf.find(b"\n")) >= 0:
-                line = bytes(buf[:i])
-                del buf[: i + 1]
+            *lines, rest = bytes(buf).split(b"\n")
+            buf[:] = rest
+            for line in lines:
                 if b'"type":"gesture"' in line:
-                    got.append((json.loads(line)["seq"], now))
+                    stamped.append((line, now))
                     seen += 1
-    out.put(got)
+    out.put([(json.loads(line)["seq"], t) for line, t in stamped])
 
 
 def main() -> int:
