@@ -159,6 +159,7 @@ class Pipeline:
     def _extraction(self) -> None:
         stats, layout = self.stats, self.layout
         extractor = self.extractor.build() if self.extractor is not None else None
+        stats.ready = time.monotonic()
         try:
             while not self.stop_event.is_set():
                 frame = self._frames.get()

@@ -76,6 +76,9 @@ class PipelineStats:
     timings: dict[str, Timings] = field(default_factory=lambda: {s: Timings() for s in STAGES})
     started: float = field(default_factory=time.monotonic)
     """When the pipeline started (monotonic)."""
+    ready: float | None = None
+    """When the extractor was ready for its first frame (monotonic): throughput counts from
+    here, so MediaPipe's start-up is not taken for slow frames."""
     last_frame: float | None = None
     """When the latest frame came out of extraction (monotonic)."""
 
@@ -83,9 +86,9 @@ class PipelineStats:
         self.timings[stage].add(ms)
 
     def fps(self) -> float:
-        """Frames through extraction per second since the start (to the last frame, once ended)."""
+        """Frames through extraction per second, from the extractor being ready to the last frame."""
         end = self.last_frame if self.last_frame is not None else time.monotonic()
-        elapsed = end - self.started
+        elapsed = end - (self.ready if self.ready is not None else self.started)
         return self.counters.frames_processed / elapsed if elapsed > 0 else 0.0
 
     def snapshot(self) -> dict:
