@@ -38,10 +38,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the tests' process helpers: one way to run each piece
 
+from daemonkit import Client, Daemon, wait_until  # noqa: E402
 from kiosk_browser import Chromium  # noqa: E402
 from kiosk_kit import EventStream, KioskProcess, http_get  # noqa: E402
-
-from daemonkit import Client, Daemon, wait_until  # noqa: E402
 
 SHARED = Path(os.environ.get("SIGND_SHARED_DATA", ROOT.parent / "shared" / "data"))
 

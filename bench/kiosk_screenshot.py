@@ -18,10 +18,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from daemonkit import Daemon  # noqa: E402
 from kiosk_browser import Chromium  # noqa: E402
 from kiosk_kit import KioskProcess  # noqa: E402
-
-from daemonkit import Daemon  # noqa: E402
 
 SHARED = Path(os.environ.get("SIGND_SHARED_DATA", ROOT.parent / "shared" / "data"))
 MAX_BYTES = 300_000

@@ -67,6 +67,11 @@ class WindowConfig:
     """Classify a window every `stride` frames (1 = every frame, as the tutorial)."""
     reset_after: float = 1.0
     """Seconds without a hand after which the window restarts; 0 = never."""
+    seconds: float | None = None
+    """Make the window cover this many seconds whatever the frame rate (rows sampled evenly,
+    frames held): for cameras slower than the recordings, e.g. a Pi 4 at a few fps. 0 = the
+    last 30 frames, as the tutorial; unset = the model's recommendation (the shipped model:
+    1.0), else 0."""
 
 
 @dataclass
@@ -202,6 +207,8 @@ def check(cfg: RunConfig) -> RunConfig:
         ("keypoints.model_complexity", cfg.keypoints.model_complexity in (0, 1, 2), "must be 0, 1 or 2"),
         ("window.stride", cfg.window.stride >= 1, "must be >= 1"),
         ("window.reset_after", cfg.window.reset_after >= 0, "must be >= 0 (0 = never)"),
+        ("window.seconds", cfg.window.seconds is None or cfg.window.seconds >= 0,
+         "must be >= 0 (0 = a window of frames)"),
         ("socket.heartbeat", cfg.socket.heartbeat > 0, "must be > 0"),
         ("socket.queue", cfg.socket.queue >= 1, "must be >= 1"),
         ("socket.stall_timeout", cfg.socket.stall_timeout > 0, "must be > 0"),

@@ -27,7 +27,7 @@ from .publishers.base import Publisher
 from .smoothing import Decision, Smoother, SmoothingConfig
 from .sources.base import Source
 from .stats import PipelineStats
-from .window import WindowBuffer
+from .window import TimedWindowBuffer, WindowBuffer
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,8 @@ class PipelineConfig:
     """A window every `stride` frames (1 = every frame, as the tutorial)."""
     reset_after: float | None = 1.0
     """Seconds without a hand after which the window restarts; None never."""
+    window_seconds: float | None = None
+    """The window covers this many seconds whatever the frame rate; None = the last T frames."""
     smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
     frame_queue: int = 1
     """Frames waiting for the extractor. 1 = a live source always hands over its newest frame."""
@@ -186,8 +188,10 @@ class Pipeline:
                 extractor.close()
 
     def _new_window(self, classifier: Classifier) -> WindowBuffer:
-        dim = self.layout.size
-        return WindowBuffer(classifier.window, dim, self.config.stride, self.config.reset_after)
+        c, dim = self.config, self.layout.size
+        if c.window_seconds:
+            return TimedWindowBuffer(classifier.window, dim, c.window_seconds, c.stride, c.reset_after)
+        return WindowBuffer(classifier.window, dim, c.stride, c.reset_after)
 
     def _inference(self) -> None:
         stats, c = self.stats, self.config

@@ -34,6 +34,15 @@ def load_classifier(cfg: RunConfig) -> Classifier:
     return classifier
 
 
+def window_seconds(cfg: RunConfig, classifier: Classifier) -> float | None:
+    """The window's span: the user's, else the model's recommendation, else frames (None)."""
+    seconds = cfg.window.seconds
+    if seconds is None:
+        rec = classifier.manifest.extra.get("window_seconds") if isinstance(classifier.manifest.extra, dict) else None
+        seconds = float(rec) if isinstance(rec, (int, float)) and not isinstance(rec, bool) else 0.0
+    return seconds or None
+
+
 def build_pipeline(
     cfg: RunConfig, publishers: Sequence[Publisher], stop: threading.Event | None = None
 ) -> Pipeline:
@@ -67,13 +76,19 @@ def build_pipeline(
             )
         config = PipelineConfig(
             stride=cfg.window.stride, reset_after=cfg.window.reset_after or None,
+            window_seconds=window_seconds(cfg, classifier),
             smoothing=smoothing_for(classifier.manifest.extra, cfg.smoothing),
         )
         pipeline = Pipeline(source, classifier, publishers, config, extractor, stop)
     except BaseException:
         source.close()
         raise
-    log.info("source %s (%s, %s)", source.describe(), source.kind, "live" if source.live else "as fast as possible")
+    span = pipeline.config.window_seconds
+    log.info(
+        "source %s (%s, %s); window: %s", source.describe(), source.kind,
+        "live" if source.live else "as fast as possible",
+        f"{classifier.window} rows over {span:g} s" if span else f"the last {classifier.window} frames",
+    )
     return pipeline
 
 

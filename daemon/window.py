@@ -81,3 +81,57 @@ class WindowBuffer:
             return None
         self._since_emit = 0
         return Window(self._buf[self._pos : self._pos + T], index, t_capture, t_media)
+
+
+class TimedWindowBuffer(WindowBuffer):
+    """A window that covers `span` seconds, whatever the frame rate.
+
+    The frame-count window assumes the camera runs as fast as the recordings the model learnt
+    from: at the 2-5 fps of a Raspberry Pi 4, 30 frames would cover 6-15 seconds and a
+    one-second sign would fill a sixth of them. This buffer keeps its recent frames with their
+    times and hands out `length` rows sampled evenly over the last `span` seconds, each row the
+    latest frame at or before its time (sample and hold, as a faster camera would have shown
+    the scene). At the recordings' own rate (length / span fps) it gives exactly the frames the
+    frame-count window gives. Rows are a fresh array, not a view.
+    """
+
+    def __init__(
+        self, length: int, features: int, span: float, stride: int = 1,
+        reset_after: float | None = 1.0, capacity: int | None = None,
+    ) -> None:
+        super().__init__(length, features, stride, reset_after)
+        if span <= 0:
+            raise ValueError("span must be > 0 seconds")
+        self.span = span
+        self.capacity = capacity or 4 * length  # frames kept: enough for up to 4x the rate
+        self._buf = np.zeros((self.capacity, features), np.float32)
+        self._times = np.zeros(self.capacity, np.float64)
+        self._first: float | None = None  # media time of the first frame since the reset
+        # Offsets of the sample times from the newest frame: -span + span/T, ..., 0.
+        self._offsets = (np.arange(1, length + 1) - length) * (span / length)
+
+    def reset(self) -> None:
+        super().reset()
+        self._first = None
+
+    def push(self, frame: np.ndarray, index: int, t_capture: float, t_media: float) -> Window | None:
+        C = self.capacity
+        slot = self._count % C
+        self._buf[slot] = frame
+        self._times[slot] = t_media
+        self._count += 1
+        if self._first is None:
+            self._first = t_media
+        targets = t_media + self._offsets
+        # Not ready until the frames reach back to the first sample time.
+        if targets[0] < self._first - 1e-6:
+            return None
+        self._since_emit += 1
+        if (self._since_emit - 1) % self.stride:  # the first ready frame, then every stride-th
+            return None
+        n = min(self._count, C)
+        order = (np.arange(self._count - n, self._count)) % C  # oldest -> newest
+        times = self._times[order]
+        picks = np.searchsorted(times, targets + 1e-6, side="right") - 1
+        rows = self._buf[order[np.maximum(picks, 0)]]
+        return Window(rows, index, t_capture, t_media)

@@ -150,3 +150,24 @@ def test_source_layout_cannot_feed_model(tmp_path, synthetic_npz):
     m = tutorial_sized_tflite(tmp_path / "action.tflite", dim=1662)
     one_error_line(run_signd("run", "--source", str(synthetic_npz), "--model", str(m)), 65,
                    r"synthetic\.npz: the source gives pose-hands-258 keypoints but the model .* needs tutorial-1662")
+
+
+def test_window_in_seconds_equals_the_frame_window_at_the_recordings_rate(synthetic_npz, synthetic_model):
+    a = events_of(run_signd("run", "--source", str(synthetic_npz), "--model", str(synthetic_model), "--fast"))
+    p = run_signd("run", "--source", str(synthetic_npz), "--model", str(synthetic_model), "--fast", "--window-seconds", "1")
+    b = events_of(p)
+    assert "window: 30 rows over 1 s" in p.stderr
+    assert [(e["label"], e["frame"], e["score"]) for e in a] == [(e["label"], e["frame"], e["score"]) for e in b]
+
+
+def test_window_span_comes_from_the_model_unless_configured(synthetic_model):
+    from signd.daemon.classifier import Classifier
+    from signd.daemon.config import load_config
+    from signd.daemon.runner import window_seconds
+
+    c = Classifier.load(synthetic_model)
+    assert window_seconds(load_config(None), c) is None  # no recommendation: frames
+    c.manifest.extra["window_seconds"] = 1.0
+    assert window_seconds(load_config(None), c) == 1.0
+    assert window_seconds(load_config(None, {"window": {"seconds": 0}}), c) is None
+    assert window_seconds(load_config(None, {"window": {"seconds": 2}}), c) == 2.0

@@ -64,3 +64,47 @@ def test_reset_never():
 def test_bad_sizes():
     with pytest.raises(ValueError):
         WindowBuffer(0, 4)
+
+
+# -- the window in seconds -----------------------------------------------------------------
+
+from signd.daemon.window import TimedWindowBuffer  # noqa: E402
+
+
+def test_timed_window_at_the_recordings_rate_is_the_frame_window():
+    data = frames(90)
+    a, b = WindowBuffer(30, 4, stride=2), TimedWindowBuffer(30, 4, span=1.0, stride=2)
+    for i, fr in enumerate(data):
+        t = i / 30
+        wa, wb = a.push(fr, i, t, t), b.push(fr, i, t, t)
+        assert (wa is None) == (wb is None), i
+        if wa is not None:
+            np.testing.assert_array_equal(wa.frames, wb.frames)
+            assert wb.frame == wa.frame == i
+
+
+def test_timed_window_at_five_fps_holds_each_frame():
+    w = TimedWindowBuffer(30, 1, span=1.0)
+    out = []
+    for i in range(12):
+        t = i / 5
+        win = w.push(np.array([i], np.float32), i, t, t)
+        if win is not None:
+            out.append((i, win.frames[:, 0].tolist()))
+    # ready once a second is covered (frame 5 at 1.0 s reaches back to 0.033 s; frame 0 at 0.0 holds)
+    assert out[0][0] == 5
+    first = out[0][1]
+    assert first == sorted(first) and len(first) == 30
+    assert first[-1] == 5 and first.count(5.0) == 1  # the newest frame only at the last row
+    assert all(first.count(v) == 6 for v in (1.0, 2.0, 3.0, 4.0))  # 0.2 s held for 6 rows
+    assert [i for i, _ in out] == list(range(5, 12))
+
+
+def test_timed_window_reset_and_faster_camera():
+    w = TimedWindowBuffer(30, 1, span=1.0)
+    for i in range(60):  # 60 fps: every other frame is sampled
+        t = i / 60
+        win = w.push(np.array([i], np.float32), i, t, t)
+    assert win.frames[:, 0].tolist() == list(range(1, 60, 2))  # samples at (2k - 1) / 60 s
+    w.reset()
+    assert w.push(np.array([0], np.float32), 60, 1.0, 1.0) is None

@@ -27,6 +27,7 @@ FLAG_KEYS = {
     "model_complexity": "keypoints.model_complexity",
     "stride": "window.stride",
     "reset_after": "window.reset_after",
+    "window_seconds": "window.seconds",
     "threshold": "smoothing.threshold",
     "majority": "smoothing.majority",
     "min_hold": "smoothing.min_hold",
@@ -78,6 +79,7 @@ def add_source_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fast", action="store_const", const=True, help="files and replays: as fast as possible instead of at their own frame rate")
     p.add_argument("--repeat", type=int, help="files, replays and the demo: play this many times")
     p.add_argument("--stride", type=int, help="classify a window every N frames (default 1, as the tutorial)")
+    p.add_argument("--window-seconds", type=float, metavar="SECONDS", help="make the window cover this many seconds at any frame rate (slow cameras, e.g. a Pi 4); 0 = the last 30 frames, as the tutorial; default: the model's recommendation")
     p.add_argument("--reset-after", type=_seconds_or_never, metavar="SECONDS", help="restart the window after this long without a hand (default 1.0; 'never')")
     p.add_argument("--num-threads", type=int, help="interpreter threads (default 1)")
     p.add_argument("--runtime", choices=RUNTIME_NAMES, help="TFLite runtime (default: the first installed of " + ", ".join(RUNTIME_NAMES) + ")")
