@@ -11,6 +11,7 @@ recognition. Any stage failing stops all of them; the first error is kept for th
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -91,6 +92,10 @@ class Pipeline:
     # -- control -------------------------------------------------------------------------
 
     def start(self) -> None:
+        # A thread waiting for the GIL gets it after at most this long: 1 ms instead of
+        # Python's 5, so a window's short inference does not queue behind MediaPipe's Python
+        # side. Process-wide, which is fine: the daemon owns its process.
+        sys.setswitchinterval(0.001)
         self.stats.started = time.monotonic()
         for name, body in (
             ("capture", self._capture),
@@ -214,6 +219,7 @@ class Pipeline:
                 self._emit(smoother.end_segment(), classifier, None)
                 self._events.put(END)
                 return
+            stats.add("handoff", (time.monotonic() - kp.t_extracted) * 1e3)
             if self._pending is not None:
                 cut()
                 (classifier, smoothing), self._pending = self._pending, None

@@ -20,6 +20,7 @@ STAGES = (
     "smoothing",  # smoother update and event creation for one window
     "publish",  # fan-out of one event to every publisher
     "latency",  # capture of an event's last frame -> event published
+    "handoff",  # keypoints ready -> taken by the inference thread
     "post_extraction",  # keypoints ready -> window classified and smoothed
     "event_post_extraction",  # keypoints ready -> event published
 )
