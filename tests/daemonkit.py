@@ -16,6 +16,16 @@ from pathlib import Path
 from conftest import signd_cmd
 
 
+def write_config(path: Path, **sections: dict) -> Path:
+    """A TOML config file with one table per keyword: write_config(p, socket={"queue": 16})."""
+    lines = []
+    for section, values in sections.items():
+        lines.append(f"[{section}]")
+        lines += [f"{k} = {json.dumps(v)}" for k, v in values.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 def wait_until(cond, timeout: float = 60.0, step: float = 0.02) -> bool:
     end = time.monotonic() + timeout
     while time.monotonic() < end:

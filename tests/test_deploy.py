@@ -2,46 +2,26 @@
 touching anything."""
 
 import os
-import re
-import shutil
 import subprocess
 
 import pytest
 
 from conftest import ROOT
+from deploykit import exposure, needs_analyze, verify_units
 
 DEPLOY = ROOT / "deploy"
-analyze = shutil.which("systemd-analyze")
-needs_analyze = pytest.mark.skipif(analyze is None, reason="systemd-analyze not installed (.ci/run installs systemd)")
 
 
 @needs_analyze
 def test_units_verify_clean(tmp_path):
-    # A root with the units and the binaries they name, so verify checks our files, not
-    # whether /opt/signd exists on this machine.
-    root = tmp_path / "root"
-    (root / "etc/systemd/system").mkdir(parents=True)
-    (root / "usr/lib/systemd").mkdir(parents=True)
-    shutil.copytree("/usr/lib/systemd/system", root / "usr/lib/systemd/system", symlinks=True)
-    for exe in ("opt/signd/venv/bin/signd", "bin/kill"):
-        p = root / exe
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text("#!/bin/sh\n")
-        p.chmod(0o755)
-    for unit in ("signd.service", "signd.socket"):
-        shutil.copy(DEPLOY / unit, root / "etc/systemd/system" / unit)
-    r = subprocess.run([analyze, "verify", f"--root={root}", "/etc/systemd/system/signd.service",
-                        "/etc/systemd/system/signd.socket"], capture_output=True, text=True)
+    r = verify_units(tmp_path, [DEPLOY / "signd.service", DEPLOY / "signd.socket"],
+                     ["/opt/signd/venv/bin/signd", "/bin/kill"])
     assert r.returncode == 0 and r.stdout.strip() == "" and r.stderr.strip() == "", r.stderr
 
 
 @needs_analyze
 def test_service_exposure_at_most_2():
-    r = subprocess.run([analyze, "security", "--offline=yes", "--no-pager", str(DEPLOY / "signd.service")],
-                       capture_output=True, text=True)
-    m = re.search(r"Overall exposure level for signd\.service: ([\d.]+)", r.stdout)
-    assert m, r.stdout + r.stderr
-    assert float(m.group(1)) <= 2.0, r.stdout
+    assert exposure(DEPLOY / "signd.service") <= 2.0
 
 
 def test_service_unit_essentials():

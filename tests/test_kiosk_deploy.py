@@ -4,8 +4,6 @@ page and starts Chromium in kiosk mode on it, and install.sh puts each piece in 
 import configparser
 import json
 import os
-import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -13,36 +11,21 @@ import sys
 import pytest
 
 from conftest import ROOT
+from deploykit import exposure, needs_analyze, verify_units
 from kiosk_kit import KioskProcess
 
 KIOSK = ROOT / "deploy" / "kiosk"
-analyze = shutil.which("systemd-analyze")
-needs_analyze = pytest.mark.skipif(analyze is None, reason="systemd-analyze not installed (.ci/run installs systemd)")
 
 
 @needs_analyze
 def test_service_verifies_clean(tmp_path):
-    root = tmp_path / "root"
-    (root / "etc/systemd/system").mkdir(parents=True)
-    (root / "usr/lib/systemd").mkdir(parents=True)
-    shutil.copytree("/usr/lib/systemd/system", root / "usr/lib/systemd/system", symlinks=True)
-    exe = root / "opt/signd/venv/bin/signd"
-    exe.parent.mkdir(parents=True)
-    exe.write_text("#!/bin/sh\n")
-    exe.chmod(0o755)
-    shutil.copy(KIOSK / "signd-kiosk.service", root / "etc/systemd/system/")
-    r = subprocess.run([analyze, "verify", f"--root={root}", "/etc/systemd/system/signd-kiosk.service"],
-                       capture_output=True, text=True)
+    r = verify_units(tmp_path, [KIOSK / "signd-kiosk.service"], ["/opt/signd/venv/bin/signd"])
     assert r.returncode == 0 and r.stdout.strip() == "" and r.stderr.strip() == "", r.stderr
 
 
 @needs_analyze
 def test_service_exposure_at_most_2():
-    r = subprocess.run([analyze, "security", "--offline=yes", "--no-pager", str(KIOSK / "signd-kiosk.service")],
-                       capture_output=True, text=True)
-    m = re.search(r"Overall exposure level for signd-kiosk\.service: ([\d.]+)", r.stdout)
-    assert m, r.stdout + r.stderr
-    assert float(m.group(1)) <= 2.0, r.stdout
+    assert exposure(KIOSK / "signd-kiosk.service") <= 2.0
 
 
 def test_units_and_autostart_entry_agree():

@@ -30,7 +30,7 @@ from signd.daemon.events import GestureEvent
 from signd.daemon.protocol import HelloEvent, StatusEvent
 from signd.daemon.publishers.mqtt import MqttPublisher
 
-from daemonkit import Daemon, wait_until
+from daemonkit import Daemon, wait_until, write_config
 
 MOSQUITTO = shutil.which("mosquitto") or next(
     (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if os.path.exists(p)), None)
@@ -152,13 +152,6 @@ def retained(port: int, topics: list[str], auth: tuple[str, str] | None = None) 
         s.close()
 
 
-def write_config(path: Path, **sections: dict) -> Path:
-    lines = []
-    for section, values in sections.items():
-        lines.append(f"[{section}]")
-        lines += [f"{k} = {json.dumps(v)}" for k, v in values.items()]
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 # -- the daemon as a fleet member ----------------------------------------------------------

@@ -8,7 +8,7 @@ import socket
 import pytest
 
 from conftest import run_signd
-from daemonkit import Client, Daemon, wait_until
+from daemonkit import Client, Daemon, wait_until, write_config
 from modelkit import save_npz, synthetic_recording, train_tflite
 
 
@@ -23,13 +23,6 @@ def other_model(tmp_path_factory, synthetic_rec):
     return train_tflite(synthetic_rec, tmp_path_factory.mktemp("m") / "other.tflite", epochs=40, seed=3)
 
 
-def write_config(path, **sections):
-    lines = []
-    for section, values in sections.items():
-        lines.append(f"[{section}]")
-        lines += [f"{k} = {json.dumps(v)}" for k, v in values.items()]
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 def activated_socket(tmp_path):
