@@ -127,14 +127,16 @@ def jitter(X: np.ndarray, rng: np.random.Generator, sigma: float = 0.003) -> np.
     return np.where(X != 0, X + noise, 0.0)
 
 
-def augment(X: np.ndarray, layout: Layout, rng: np.random.Generator) -> np.ndarray:
+def augment(X: np.ndarray, layout: Layout, rng: np.random.Generator,
+            hands_gone: float = 0.05) -> np.ndarray:
     """One random variant of each sequence: mirror (half of them), affine, moved hands, time warp,
-    dropped hands, noise."""
+    dropped hands (`hands_gone`: per side, the share of sequences where that hand is never
+    seen), noise."""
     X = mirror(X, layout, rng.random(X.shape[0]) < 0.5)
     X = affine(X, layout, rng)
     X = move_hands(X, layout, rng)
     X = time_warp(X, rng)
-    X = drop_hands(X, layout, rng)
+    X = drop_hands(X, layout, rng, sequence_p=hands_gone)
     return jitter(X, rng).astype(np.float32)
 
 

@@ -190,6 +190,18 @@ def _main_hand(x: np.ndarray, layout: Layout, centre: np.ndarray) -> np.ndarray:
 
 FEATURE_SETS: dict[str, FeatureFn] = {"raw": _raw, "signd-v1": _signd_v1}
 
+# signd-v1 columns per hand: seen, wrist (x, y), palm normal (3), finger direction (3),
+# stretch of the five fingers, 20 landmarks x 3 relative to the wrist.
+_HAND_BLOCK = 1 + 2 + 3 + 3 + 5 + 20 * 3
+
+
+def hand_seen_column(features: str) -> int | None:
+    """The column of `features` that is 1 in frames where any hand was seen (signd-v1: the
+    main hand's flag), or None when the feature set has none."""
+    if features != "signd-v1" or not MAIN_HAND:
+        return None
+    return 2 * len(BODY_POINTS) + len(VISIBILITY_POINTS) + 2 * _HAND_BLOCK
+
 
 def compute_features(frames: np.ndarray, layout: str | Layout, features: str) -> np.ndarray:
     """Model input for `frames` (..., T, layout.size) under the named feature set."""

@@ -11,6 +11,7 @@ from signd.models.features import (
     compute_features,
     dominant_first,
     feature_dim,
+    hand_seen_column,
     mirror_frames,
 )
 
@@ -113,3 +114,16 @@ def test_real_recording_is_finite_and_mirror_invariant():
     untied = left != right  # a tie keeps each as it is, so only untied windows must agree
     assert untied.any()
     assert np.allclose(a[untied], b[untied], atol=1e-4)
+
+
+def test_hand_seen_column_marks_frames_with_a_hand():
+    f = _person(np.random.default_rng(3))
+    f[10:20, POSE_HANDS_258.right_hand] = 0.0
+    f[12:14, POSE_HANDS_258.left_hand] = 0.4  # the other hand alone still counts
+    col = hand_seen_column("signd-v1")
+    seen = compute_features(f, POSE_HANDS_258, "signd-v1")[:, col]
+    want = np.ones(30, np.float32)
+    want[10:20] = 0.0
+    want[12:14] = 1.0
+    assert np.array_equal(seen, want)
+    assert hand_seen_column("raw") is None

@@ -132,3 +132,22 @@ def test_tiny_training_run_writes_a_verified_model(tmp_path, two_signers):
     total = res["stream"]["tiny"]["total"]
     # ben's wave and anna's thanks (dropped: only she has it) are signs the model does not know
     assert total["signs"] == 24 and total["unknown"] == 12
+
+
+def test_rest_penalty_needs_stronger_evidence_for_rest_only_when_hands_are_seen():
+    from signd.models.architectures import build_default, rest_penalty, set_rest_penalty
+    from signd.models.features import feature_dim, hand_seen_column
+
+    dim, col = feature_dim("pose-hands-258", "signd-v1"), hand_seen_column("signd-v1")
+    model = build_default(30, dim, 3, np.zeros(dim), np.ones(dim), hand_column=col, members=1)
+    x = np.random.default_rng(0).normal(size=(2, 30, dim)).astype(np.float32)
+    x[0, :, col], x[1, :, col] = 1.0, 0.0  # hands in every frame; no hands at all
+    before = model(x, training=False).numpy()
+    assert rest_penalty(model, 0) == 0.0  # trained as if there were no rule
+    set_rest_penalty(model, 0, 4.0)
+    after = model(x, training=False).numpy()
+    assert rest_penalty(model, 0) == 4.0
+    # hands in every frame: the odds of rest against each sign drop by exactly e^4
+    shift = np.log(after[0, 0] / after[0, 1:]) - np.log(before[0, 0] / before[0, 1:])
+    assert np.allclose(shift, -4.0, atol=1e-3)
+    assert np.allclose(after[1], before[1], atol=1e-6)  # no hands: judged as trained

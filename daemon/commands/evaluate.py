@@ -32,7 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="with --loso: the signs of the protocol (default: hello,iloveyou,thanks)")
     p.add_argument("--folds", help="with --loso: only hold out these signers (comma-separated names)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--epochs", type=int, help="with --loso: maximum epochs per fold")
+    p.add_argument("--epochs", type=int, help="with --loso: epochs per fold (see signd train --epochs)")
     p.add_argument("--stream", action="store_true",
                    help="also play each signer's sequences back to back with rest between them "
                         "through the runtime's window and smoothing, counting events")

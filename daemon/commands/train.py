@@ -29,7 +29,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="default arch: no rest class (by default one is learnt from recorded "
                         "blank sequences and synthetic rest, and never fires an event)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--epochs", type=int, help="maximum epochs (early stopping ends sooner)")
+    p.add_argument("--epochs", type=int, help="epochs (default arch: exactly this many, 40 unless given; tutorial: at "
+                        "most this many, early stopping ends sooner)")
     p.add_argument("--copies", type=int, help="augmented copies of each sequence (default arch)")
     p.add_argument("--quantize", choices=["float32", "float16", "dynamic", "int8", "auto"],
                    help="TFLite weights (default: float16 for default, float32 for tutorial)")
