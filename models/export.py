@@ -35,12 +35,11 @@ def smoothing_dict(cfg: SmoothingConfig) -> dict[str, Any]:
 
 
 def smoothing_from_manifest(manifest: Any) -> SmoothingConfig:
-    """The smoothing a model recommends (`extra.smoothing`), or the runtime's defaults."""
-    fields = dict((manifest.extra or {}).get("smoothing") or {})
-    if "rest_labels" in fields:
-        fields["rest_labels"] = tuple(fields["rest_labels"])
-    known = set(SmoothingConfig.__dataclass_fields__)
-    return SmoothingConfig(**{k: v for k, v in fields.items() if k in known})
+    """The smoothing a model recommends (`extra.smoothing`), or the runtime's defaults: the
+    same resolution `signd run` makes, without user overrides."""
+    from signd.daemon.config import SmoothingOverrides, smoothing_for
+
+    return smoothing_for(manifest.extra or {}, SmoothingOverrides())
 
 
 def export(trained: Trained, out_dir: str | os.PathLike[str], data: list[str | os.PathLike[str]],
@@ -58,6 +57,9 @@ def export(trained: Trained, out_dir: str | os.PathLike[str], data: list[str | o
     smoothing = smoothing or (DEFAULT_SMOOTHING if cfg.arch == "default" else SmoothingConfig())
     info = {
         "smoothing": smoothing_dict(smoothing),
+        # The default network learns 30-frame windows of ~1 s (time-warped in training): on a
+        # camera slower than the recordings the runtime should keep that second, not 30 frames.
+        **({"window_seconds": 1.0} if cfg.arch == "default" else {}),
         "training": {**config_dict(cfg), "signers": trained.signers,
                      "epochs_run": len(trained.history.get("loss", []))},
         **(extra or {}),
