@@ -11,6 +11,7 @@ recognition. Any stage failing stops all of them; the first error is kept for th
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 import time
@@ -33,6 +34,7 @@ from .window import TimedWindowBuffer, WindowBuffer
 log = logging.getLogger(__name__)
 
 JOIN_TIMEOUT = 1.5  # SIGTERM must end the process within 2 s
+CAPTURE_NICENESS = 10
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,15 @@ class PipelineConfig:
 def top_probabilities(labels: Sequence[str], probs: np.ndarray, k: int = 5) -> dict[str, float]:
     order = np.argsort(-probs)[:k]
     return {labels[i]: round(float(probs[i]), 4) for i in order}
+
+
+def lower_thread_priority(by: int) -> None:
+    """Raise the calling thread's nice value by `by` (Linux: a thread is its own task)."""
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + by))
+    except (AttributeError, OSError) as exc:  # not Linux, or not allowed: run at full priority
+        log.debug("could not lower the capture thread's priority: %s", exc)
 
 
 class Pipeline:
@@ -149,6 +160,8 @@ class Pipeline:
 
     def _capture(self) -> None:
         src, stats = self.source, self.stats
+        if src.background:
+            lower_thread_priority(CAPTURE_NICENESS)
         try:
             while not self.stop_event.is_set():
                 t0 = time.perf_counter()

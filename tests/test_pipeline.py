@@ -134,3 +134,30 @@ def test_swap_classifier_mid_stream(synthetic_npz, synthetic_model):
     p.request_stop()
     p.join()
     assert p.error is None
+
+
+def test_file_decoding_runs_below_the_extractors_priority(synthetic_npz, synthetic_model):
+    """A file's capture thread yields the CPU to extraction (a camera's does not): its nice
+    value is raised, the other threads keep the process's."""
+    import os
+
+    def nice():
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    seen = {}
+
+    class Recording(ReplaySource):
+        def read(self):
+            seen.setdefault(type(self).background, nice())
+            return super().read()
+
+    for background in (True, False):
+        Recording.background = background
+        stop = threading.Event()
+        src = Recording(synthetic_npz, stop, fast=True)
+        src.open()
+        p = Pipeline(src, Classifier.load(synthetic_model), [Collect()], PipelineConfig(), None, stop)
+        p.start()
+        assert p.wait(60) and p.error is None
+    base = nice()
+    assert seen[False] == base and seen[True] == min(19, base + 10)

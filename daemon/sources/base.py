@@ -49,6 +49,10 @@ class Source(ABC):
     older ones are dropped and counted. Non-live sources (files with --fast) are read only as
     fast as the pipeline takes them, so nothing is dropped."""
     fps: float | None = None
+    background: bool = False
+    """Reading costs CPU (decoding a file) but has no camera to keep up with: the capture
+    thread runs at a lower priority, so decoding never takes a core from the extractor,
+    which is what sets the pipeline's speed."""
     name: str = "source"
     state: str = "closed"  # closed, open, reopening, ended
 

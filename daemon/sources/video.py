@@ -18,6 +18,7 @@ _DEFAULT_FPS = 30.0
 
 class VideoSource(Source):
     kind = "image"
+    background = True
 
     def __init__(
         self, path: str | Path, stop: threading.Event, fast: bool = False,
@@ -41,7 +42,10 @@ class VideoSource(Source):
         require_readable(self.path, "video")
         if Path(self.path).stat().st_size == 0:
             raise DataError(f"{self.path}: video file is empty (no frames)")
-        cap = cv2.VideoCapture(self.path)
+        # One FFmpeg thread: decoding then happens in the thread that reads (the capture
+        # thread, at its lower priority) instead of in FFmpeg's own threads, which would
+        # compete with MediaPipe's at full priority.
+        cap = cv2.VideoCapture(self.path, cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, 1])
         if not cap.isOpened():
             # OpenCV refuses a container without a single frame as it refuses a non-video.
             raise DataError(f"{self.path}: no frames that OpenCV can decode (not a video, or an empty one)")
