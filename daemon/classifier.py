@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from signd.models.features import compute_features, feature_dim
+from signd.models.features import compute_features, feature_dim, reads_parts
 from signd.models.manifest import Manifest, manifest_path, read_manifest
 
 from .errors import DataError, InputError
@@ -45,6 +45,10 @@ class Classifier:
         self.layout: Layout = layout_named(manifest.layout)
         self.features = manifest.features
         self.window = manifest.window
+        # Per source layout name: the layout the features are computed in. A feature set that
+        # reads the parts by name gets them straight from the source's frames, saving a copy
+        # of every window into the model's layout.
+        self._feature_layout: dict[str, Layout] = {self.layout.name: self.layout}
         self.sha256 = file_sha256(model.path)
         self.name = manifest.name or Path(model.path).stem
         where = model.path
@@ -103,7 +107,13 @@ class Classifier:
 
     def inputs(self, frames: np.ndarray, source_layout: Layout) -> np.ndarray:
         """The model input (T, D) for keypoint frames (T, F) in `source_layout`."""
-        return compute_features(convert_layout(frames, source_layout, self.layout), self.layout, self.features)
+        lay = self._feature_layout.get(source_layout.name)
+        if lay is None:
+            if not reads_parts(self.features) or not self.accepts(source_layout):
+                frames = convert_layout(frames, source_layout, self.layout)
+                return compute_features(frames, self.layout, self.features)
+            lay = self._feature_layout[source_layout.name] = source_layout
+        return compute_features(frames, lay, self.features)
 
     def predict(self, frames: np.ndarray, source_layout: Layout) -> np.ndarray:
         """Probabilities (K,) for one window of keypoint frames."""

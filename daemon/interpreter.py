@@ -120,6 +120,10 @@ class TFLiteModel:
         self.output_dtype = np.dtype(self._out["dtype"])
         self._in_scale, self._in_zero = self._in["quantization"]
         self._out_scale, self._out_zero = self._out["quantization"]
+        # Looked up once: predict runs for every window.
+        self._in_index, self._out_index = self._in["index"], self._out["index"]
+        self._in_quantized = self.input_dtype in (np.int8, np.uint8)
+        self._out_quantized = self.output_dtype in (np.int8, np.uint8)
         if len(self.input_shape) != 3 or self.input_shape[0] != 1:
             raise DataError(
                 f"{self.path}: model input shape {list(self.input_shape)}; expected [1, frames, values]"
@@ -145,10 +149,10 @@ class TFLiteModel:
 
     @property
     def quantized(self) -> bool:
-        return self.input_dtype in (np.int8, np.uint8)
+        return self._in_quantized
 
     def _quantize(self, x: np.ndarray) -> np.ndarray:
-        if not self.quantized:
+        if not self._in_quantized:
             return x.astype(self.input_dtype, copy=False)
         info = np.iinfo(self.input_dtype)
         q = np.round(x / self._in_scale + self._in_zero)
@@ -156,10 +160,11 @@ class TFLiteModel:
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Probabilities (K,) float32 for one window x of shape (T, D)."""
-        self._interp.set_tensor(self._in["index"], self._quantize(x)[None])
-        self._interp.invoke()
-        y = self._interp.get_tensor(self._out["index"]).reshape(-1)
-        if self.output_dtype in (np.int8, np.uint8):
+        interp = self._interp
+        interp.set_tensor(self._in_index, self._quantize(x)[None])
+        interp.invoke()
+        y = interp.get_tensor(self._out_index).reshape(-1)
+        if self._out_quantized:
             return ((y.astype(np.float32) - self._out_zero) * self._out_scale).astype(np.float32)
         return y.astype(np.float32, copy=False)
 

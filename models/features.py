@@ -21,6 +21,7 @@ Feature sets:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -53,59 +54,6 @@ for _a, _b in _POSE_PAIRS:
 def _raw(frames: np.ndarray, layout: Layout) -> np.ndarray:
     """The tutorial's input: the keypoints as they are."""
     return np.asarray(frames, dtype=np.float32)
-
-
-def _present(points: np.ndarray) -> np.ndarray:
-    """(..., T, P, C) -> (..., T) True where the part was detected (any non-zero value)."""
-    return np.any(points != 0, axis=(-2, -1))
-
-
-def _origin_and_unit(pose: np.ndarray, seen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Window mean of the shoulder centre (..., 1, 2) and shoulder width (..., 1, 1)."""
-    ls = pose[..., LEFT_SHOULDER, :2]
-    rs = pose[..., RIGHT_SHOULDER, :2]
-    w = seen[..., None].astype(np.float32)
-    n = w.sum(axis=-2, keepdims=True)  # (..., 1, 1)
-    centre = ((ls + rs) * 0.5 * w).sum(axis=-2, keepdims=True) / np.maximum(n, 1.0)
-    width = (np.linalg.norm(ls - rs, axis=-1, keepdims=True) * w).sum(axis=-2, keepdims=True)
-    width = width / np.maximum(n, 1.0)
-    centre = np.where(n > 0, centre, 0.5)
-    width = np.where(width > 1e-3, width, DEFAULT_SCALE)
-    return centre, width
-
-
-def _velocity(x: np.ndarray, ok: np.ndarray) -> np.ndarray:
-    """Frame-to-frame difference of x (..., T, C); zero where either frame lacks the part."""
-    v = np.zeros_like(x)
-    v[..., 1:, :] = x[..., 1:, :] - x[..., :-1, :]
-    both = np.zeros(ok.shape, bool)
-    both[..., 1:] = ok[..., 1:] & ok[..., :-1]
-    return v * both[..., None]
-
-
-def _hand(points: np.ndarray, centre: np.ndarray, unit: np.ndarray) -> tuple[np.ndarray, ...]:
-    """One hand (..., T, 21, 3) -> presence (..., T, 1), wrist (..., T, 2), shape (..., T, 60)."""
-    seen = _present(points)
-    wrist = points[..., 0, :2]
-    rel = points[..., 1:, :] - points[..., :1, :]
-    size = np.linalg.norm(rel[..., MIDDLE_KNUCKLE - 1, :2], axis=-1)[..., None, None]
-    shape = rel / np.maximum(size, _EPS)
-    shape = np.where(seen[..., None, None] & (size > _EPS), shape, 0.0)
-    wrist_n = np.where(seen[..., None], (wrist - centre) / unit, 0.0)
-    flat = shape.reshape(*shape.shape[:-2], -1)
-    # Which way the palm faces (towards the camera or the signer: hello against thanks) and
-    # where the fingers point, as unit vectors.
-    a, b = rel[..., INDEX_KNUCKLE - 1, :], rel[..., PINKY_KNUCKLE - 1, :]
-    normal = np.cross(a, b)
-    normal = normal / np.maximum(np.linalg.norm(normal, axis=-1, keepdims=True), _EPS)
-    point = rel[..., MIDDLE_KNUCKLE - 1, :] / np.maximum(size[..., 0], _EPS)
-    # How far each finger is stretched out: tip-to-wrist over knuckle-to-wrist (about 2 for a
-    # straight finger, 1 or less for a folded one), whatever the hand's size and turn.
-    tips = np.linalg.norm(rel[..., FINGER_TIPS, :], axis=-1)
-    knuckles = np.linalg.norm(rel[..., FINGER_KNUCKLES, :], axis=-1)
-    stretch = tips / np.maximum(knuckles, _EPS)
-    orient = np.where(seen[..., None], np.concatenate([normal, point, stretch], -1), 0.0)
-    return seen, seen[..., None].astype(np.float32), wrist_n, np.concatenate([orient, flat], -1)
 
 
 def mirror_frames(frames: np.ndarray, layout: Layout) -> np.ndarray:
@@ -141,58 +89,231 @@ def dominant_first(frames: np.ndarray, layout: Layout) -> np.ndarray:
     return out
 
 
-def _signd_v1(frames: np.ndarray, layout: Layout) -> np.ndarray:
-    x = dominant_first(frames, layout)
-    lead = x.shape[:-1]
-    pose = x[..., layout.pose].reshape(*lead, 33, 4)
-    pose_seen = _present(pose)
-    centre, unit = _origin_and_unit(pose, pose_seen)
-    body = (pose[..., BODY_POINTS, :2] - centre[..., None, :]) / unit[..., None, :]
-    body = np.where(pose_seen[..., None, None], body, 0.0).reshape(*lead, 2 * len(BODY_POINTS))
-    vis = pose[..., VISIBILITY_POINTS, 3]
-    parts = [body, vis]
-    wrists, wrists_ok = [], []
-    for side in (layout.left_hand, layout.right_hand):
-        seen, flag, wrist, shape = _hand(x[..., side].reshape(*lead, 21, 3), centre, unit)
-        parts += [flag, wrist, shape]
-        wrists.append(wrist)
-        wrists_ok.append(seen)
-    if MAIN_HAND:
-        seen, flag, wrist, shape = _hand(_main_hand(x, layout, centre), centre, unit)
-        parts += [flag, wrist, shape]
-        wrists.append(wrist)
-        wrists_ok.append(seen)
-    parts.append(_velocity(body, pose_seen))
-    parts += [_velocity(w, ok) for w, ok in zip(wrists, wrists_ok, strict=True)]
-    return np.concatenate(parts, axis=-1).astype(np.float32, copy=False)
-
+# signd-v1 is computed on the parts it reads (pose and both hands), never on whole frames, and
+# the three hands (left, right, main) go through one stacked pass. The runtime calls it on
+# one 30-frame window at a time, where the cost is the number of numpy calls and how far each
+# is from a plain run over contiguous memory, not the amount of data. So the work is done
+# values-first: a hand is (63, hand, ..., T) and every value (a coordinate, a feature) is one
+# contiguous block over the hands and frames; the result is transposed into (..., T, D) at
+# the end. Every value comes from the same float32 operations, in the same order, as the
+# plain definition, which tests/test_features_fast.py keeps as its reference.
 
 MAIN_HAND = True
-
-
-def _main_hand(x: np.ndarray, layout: Layout, centre: np.ndarray) -> np.ndarray:
-    """Per frame, the hand doing the sign, whichever it is: the one seen (the higher one when
-    both are), mirrored about the body's centre line when it is on the image's right. The
-    detector's left/right labels flip now and then, and signers switch hands between signs;
-    this hand's trajectory survives both."""
-    lead = x.shape[:-1]
-    lh = x[..., layout.left_hand].reshape(*lead, 21, 3)
-    rh = x[..., layout.right_hand].reshape(*lead, 21, 3)
-    ls, rs = _present(lh), _present(rh)
-    pick_left = ls & (~rs | (lh[..., 0, 1] < rh[..., 0, 1]))
-    h = np.where(pick_left[..., None, None], lh, rh)
-    cx = centre[..., 0][..., None, None]  # (..., 1, 1, 1) against (..., T, 21)
-    flip = (h[..., 0, 0] > centre[..., 0])[..., None]  # (..., T, 1)
-    hx = np.where(flip, 2 * cx[..., 0] - h[..., 0], h[..., 0])
-    out = np.concatenate([hx[..., None], h[..., 1:]], axis=-1)
-    return np.where((ls | rs)[..., None, None], out, 0.0)
-
-
-FEATURE_SETS: dict[str, FeatureFn] = {"raw": _raw, "signd-v1": _signd_v1}
 
 # signd-v1 columns per hand: seen, wrist (x, y), palm normal (3), finger direction (3),
 # stretch of the five fingers, 20 landmarks x 3 relative to the wrist.
 _HAND_BLOCK = 1 + 2 + 3 + 3 + 5 + 20 * 3
+_BODY_COLS = 2 * len(BODY_POINTS)
+_VIS_COLS = len(VISIBILITY_POINTS)
+
+# Columns of a pose frame (33 x 4): the body points' x, y, then the visibilities.
+_POSE_GATHER = np.array(
+    [4 * p + c for p in BODY_POINTS for c in (0, 1)] + [4 * p + 3 for p in VISIBILITY_POINTS],
+    dtype=np.intp,
+)
+_POSE_MIRROR_COLS = (4 * POSE_MIRROR[:, None] + np.arange(4)).ravel()
+_LS = 2 * BODY_POINTS.index(LEFT_SHOULDER)  # the shoulders' x among the body columns
+_RS = 2 * BODY_POINTS.index(RIGHT_SHOULDER)
+_XY = np.arange(_BODY_COLS + 2 * 3) % 2  # x, y, x, y, ... under the positions
+_CHUNK = 32  # windows per pass over a batch: the temporaries stay in cache
+
+
+def _rel(points: list[int], coords: tuple[int, ...]) -> list[int]:
+    """Rows of (coord, point) among a hand's 60 wrist-relative values (landmark-major)."""
+    return [3 * p + c for c in coords for p in points]
+
+
+# One gather from the wrist-relative landmarks feeds the palm normal (index knuckle x pinky
+# knuckle, written out as a.yzx * b.zxy - a.zxy * b.yzx), the finger lengths (tips and
+# knuckles; x, then y, then z) and the middle knuckle that gives the hand's size and direction.
+_A, _B = [INDEX_KNUCKLE - 1], [PINKY_KNUCKLE - 1]
+_FINGERS = FINGER_TIPS + FINGER_KNUCKLES
+_NF = len(_FINGERS)
+_MID = 12 + 3 * _NF
+_HAND_GATHER = np.array(
+    _rel(_A, (1, 2, 0)) + _rel(_B, (2, 0, 1)) + _rel(_A, (2, 0, 1)) + _rel(_B, (1, 2, 0))
+    + _rel(_FINGERS, (0, 1, 2)) + _rel([MIDDLE_KNUCKLE - 1], (0, 1, 2)),
+    dtype=np.intp,
+)
+
+
+def _mirror_pose(pose: np.ndarray) -> np.ndarray:
+    """`mirror_frames` on pose frames (..., 132) alone (a new array)."""
+    p = pose[..., _POSE_MIRROR_COLS].reshape(*pose.shape[:-1], 33, 4)
+    # A point is detected when any of its four values is: four bools read as one uint32.
+    seen = np.not_equal(p, 0, order="C").view(np.uint32)[..., 0] != 0
+    np.subtract(1.0, p[..., 0], out=p[..., 0], where=seen)
+    return p.reshape(pose.shape)
+
+
+def _mirror_hands(hands: np.ndarray, flip: np.ndarray) -> None:
+    """`mirror_frames` on the hands (63, 2, ..., T) of the windows in `flip` (...), in place:
+    left and right swapped, x -> 1 - x for every detected point."""
+    if flip.ndim == 0:
+        hands[...] = hands[:, ::-1].copy()
+    else:
+        np.copyto(hands, hands[:, ::-1].copy(), where=flip[..., None])
+    detected = hands.reshape(21, 3, *hands.shape[1:]).any(axis=1)  # per point
+    if flip.ndim:
+        detected &= flip[..., None]
+    x = hands[0::3]
+    np.subtract(1.0, x, out=x, where=detected)
+
+
+def _origin_and_unit(body: np.ndarray, pose_seen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Window mean of the shoulder centre (..., 1, 2) and shoulder width (..., 1, 1), from
+    the body columns (..., T, 18)."""
+    ls = body[..., _LS:_LS + 2]
+    rs = body[..., _RS:_RS + 2]
+    # A frame without pose has zero shoulders, so the sums need no weights.
+    n = pose_seen.sum(axis=-1, dtype=np.float32)[..., None, None]
+    denom = np.maximum(n, 1.0)
+    centre = ((ls + rs) * 0.5).sum(axis=-2, keepdims=True) / denom
+    d = ls - rs
+    dx, dy = d[..., 0], d[..., 1]
+    width = np.sqrt(dx * dx + dy * dy)[..., None].sum(axis=-2, keepdims=True) / denom
+    np.copyto(centre, np.float32(0.5), where=n == 0)
+    width = np.where(width > 1e-3, width, np.float32(DEFAULT_SCALE))
+    return centre, width
+
+
+def _main_hand(hands: np.ndarray, seen: np.ndarray, cx: np.ndarray) -> None:
+    """Fill hands[:, 2] and seen[2] with, per frame, the hand doing the sign, whichever it
+    is: the one seen (the higher one when both are), mirrored about the body's centre line
+    (x = cx, shaped (..., 1)) when it is on the image's right. The detector's left/right
+    labels flip now and then, and signers switch hands between signs; this hand's trajectory
+    survives both."""
+    left, right = hands[:, 0], hands[:, 1]
+    ls, rs = seen[0], seen[1]
+    pick_left = ls & (~rs | (left[1] < right[1]))
+    main = hands[:, 2]
+    np.copyto(main, np.where(pick_left, left, right))
+    # Without a hand the main hand is the absent right hand's zeros, which must stay zeros.
+    flip = (main[0] > cx) & (ls | rs)
+    x = main[0::3]
+    np.subtract(2 * cx, x, out=x, where=flip)
+    main.any(axis=0, out=seen[2])
+
+
+def _signd_v1(frames: np.ndarray, layout: Layout) -> np.ndarray:
+    x = np.asarray(frames)
+    n = math.prod(x.shape[:-2])
+    if n <= _CHUNK:
+        return _signd_v1_pass(x, layout)
+    # A training set at once would hold several times its features in temporaries.
+    flat = x.reshape(n, *x.shape[-2:])
+    first = _signd_v1_pass(flat[:_CHUNK], layout)
+    out = np.empty((n, *first.shape[1:]), np.float32)
+    out[:_CHUNK] = first
+    for i in range(_CHUNK, n, _CHUNK):
+        out[i:i + _CHUNK] = _signd_v1_pass(flat[i:i + _CHUNK], layout)
+    return out.reshape(*x.shape[:-1], out.shape[-1])
+
+
+def _signd_v1_pass(x: np.ndarray, layout: Layout) -> np.ndarray:
+    lead, T = x.shape[:-2], x.shape[-2]
+    nl = len(lead)
+    # Axis orders: (..., T, k) -> (k, ..., T) and back; (k, hand, ..., T) -> (..., T, hand, k).
+    to_values = (nl + 1, *range(nl + 1))
+    to_frames = (*range(1, nl + 2), 0)
+    to_frames_hands = (*range(2, nl + 3), 1, 0)
+    pose = x[..., layout.pose].astype(np.float32, copy=False)  # (..., T, 132)
+    nh = 3 if MAIN_HAND else 2
+    hands = np.empty((63, nh, *lead, T), np.float32)  # left, right, main
+    lh, rh = layout.left_hand, layout.right_hand
+    if lh.stop == rh.start:
+        both = x[..., lh.start:rh.stop].reshape(*lead, T, 2, 63)
+    else:
+        both = np.stack([x[..., lh], x[..., rh]], axis=-2)
+    hands[:, :2] = both.transpose(nl + 2, nl + 1, *range(nl), nl)
+    seen = np.empty((nh, *lead, T), bool)
+    hands[:, :2].any(axis=0, out=seen[:2])
+
+    # dominant_first: windows whose left hand was seen in more frames are mirrored.
+    counts = seen[:2].sum(axis=-1)
+    flip = counts[0] > counts[1]
+    if flip if flip.ndim == 0 else flip.any():  # a numpy scalar's .any() is as slow as an array's
+        if flip.ndim == 0:
+            pose = _mirror_pose(pose)
+        else:
+            pose = pose.copy()
+            pose[flip] = _mirror_pose(pose[flip])
+        _mirror_hands(hands[:, :2], flip)
+        # Seen again rather than swapped: a point at x = 1 exactly mirrors to zeros.
+        hands[:, :2].any(axis=0, out=seen[:2])
+    pose_seen = pose.any(axis=-1)  # (..., T)
+    body = pose[..., _POSE_GATHER]  # (..., T, 18)
+
+    centre, unit = _origin_and_unit(body, pose_seen)
+    unit = unit[..., 0]  # (..., 1) against (..., T)
+    if MAIN_HAND:
+        _main_hand(hands, seen, centre[..., 0])
+
+    # Positions: the body points (nose, shoulders, elbows, wrists) and the hands' wrists, in
+    # shoulder units about the shoulder centre, zero where the part is missing.
+    n_pos = _BODY_COLS + 2 * nh
+    pos = np.empty((n_pos, *lead, T), np.float32)
+    pos[:_BODY_COLS] = body[..., :_BODY_COLS].transpose(to_values)
+    pos[_BODY_COLS:].reshape(nh, 2, *lead, T)[...] = hands[0:2].swapaxes(0, 1)
+    np.subtract(pos, centre[..., _XY[:n_pos]].transpose(to_values), out=pos)
+    np.divide(pos, unit, out=pos)
+    ok = np.empty((n_pos, *lead, T), bool)
+    ok[:_BODY_COLS] = pose_seen
+    ok[_BODY_COLS:].reshape(nh, 2, *lead, T)[...] = seen[:, None]
+    np.multiply(pos, ok, out=pos)
+    # Their velocities: zero where either frame lacks the part, and in the first frame.
+    vel = np.empty_like(pos)
+    vel[..., :1] = 0.0
+    np.subtract(pos[..., 1:], pos[..., :-1], out=vel[..., 1:])
+    np.multiply(vel[..., 1:], ok[..., 1:] & ok[..., :-1], out=vel[..., 1:])
+
+    # Hand shape: the 20 landmarks relative to the wrist in units of the wrist-to-middle-
+    # knuckle length, zeros when that length is degenerate (x / inf = 0). A hand not seen has
+    # rel = 0, so it needs no mask here or below.
+    h4 = hands.reshape(21, 3, nh, *lead, T)
+    rel = (h4[1:] - h4[:1]).reshape(60, nh, *lead, T)
+    r = rel[_HAND_GATHER]
+    mx, my = r[_MID], r[_MID + 1]
+    size = np.sqrt(mx * mx + my * my)  # (hand, ..., T)
+    shape = rel / np.where(size > _EPS, size, np.float32(np.inf))
+
+    # Orientation, as one division of [palm normal, finger direction, finger tip lengths] by
+    # [|normal| x 3, size x 3, finger knuckle lengths], each at least _EPS. The palm normal says
+    # which way the palm faces (towards the camera or the signer: hello against thanks); the
+    # stretch is tip-to-wrist over knuckle-to-wrist (about 2 for a straight finger, 1 or less
+    # for a folded one), whatever the hand's size and turn.
+    frac = np.empty((2, 11, nh, *lead, T), np.float32)
+    num, den = frac[0], frac[1]
+    normal = num[0:3]
+    np.multiply(r[0:3], r[3:6], out=normal)
+    normal -= r[6:9] * r[9:12]
+    sq = normal * normal
+    den[0:3] = np.sqrt(sq[0] + sq[1] + sq[2])
+    num[3:6] = r[_MID:_MID + 3]
+    den[3:6] = size
+    sq = r[12:_MID] * r[12:_MID]
+    lengths = sq[:_NF] + sq[_NF:2 * _NF]
+    lengths += sq[2 * _NF:]
+    np.sqrt(lengths.reshape(2, 5, nh, *lead, T), out=frac[:, 6:])  # tips on top, knuckles below
+    np.maximum(den, _EPS, out=den)
+    np.divide(num, den, out=num)
+
+    out = np.empty((*lead, T, 2 * _BODY_COLS + _VIS_COLS + nh * (_HAND_BLOCK + 2)), np.float32)
+    vis_end = _BODY_COLS + _VIS_COLS
+    out[..., :_BODY_COLS] = pos[:_BODY_COLS].transpose(to_frames)
+    out[..., _BODY_COLS:vis_end] = body[..., _BODY_COLS:]
+    blk = out[..., vis_end:-n_pos].reshape(*lead, T, nh, _HAND_BLOCK)
+    blk[..., 0] = seen.transpose(to_frames)
+    blk[..., 1:3] = pos[_BODY_COLS:].reshape(nh, 2, *lead, T).transpose(*to_frames_hands[:-2], 0, 1)
+    blk[..., 3:14] = num.transpose(to_frames_hands)
+    blk[..., 14:] = shape.transpose(to_frames_hands)
+    out[..., -n_pos:] = vel.transpose(to_frames)
+    return out
+
+
+FEATURE_SETS: dict[str, FeatureFn] = {"raw": _raw, "signd-v1": _signd_v1}
+# Feature sets that read only pose and hands, by the layout's part ranges.
+_READS_PARTS = frozenset({"signd-v1"})
 
 
 def hand_seen_column(features: str) -> int | None:
@@ -201,6 +322,13 @@ def hand_seen_column(features: str) -> int | None:
     if features != "signd-v1" or not MAIN_HAND:
         return None
     return 2 * len(BODY_POINTS) + len(VISIBILITY_POINTS) + 2 * _HAND_BLOCK
+
+
+def reads_parts(features: str) -> bool:
+    """Whether `features` reads the keypoints part by part (pose, hands) through the layout,
+    so that frames in any layout holding those parts give the same features as the same
+    frames converted to another such layout."""
+    return features in _READS_PARTS
 
 
 def compute_features(frames: np.ndarray, layout: str | Layout, features: str) -> np.ndarray:
