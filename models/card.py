@@ -69,6 +69,18 @@ def benchmark(model_path: Path, runs: int = 400) -> dict[str, Any]:
             t.append((time.perf_counter() - t0) * 1e3)
         out["runtimes"][name] = {"loads": True, "version": m.runtime.version,
                                  "p50_ms": float(np.percentile(t, 50)), "p90_ms": float(np.percentile(t, 90))}
+    # What the daemon pays per window: keypoint frames in, probabilities out.
+    from signd.daemon.classifier import Classifier
+
+    clf = Classifier.load(model_path, num_threads=1)
+    clf.model.warm_up()
+    t = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        clf.predict(frames, lay)
+        t.append((time.perf_counter() - t0) * 1e3)
+    out["predict_ms"] = {"p50": float(np.percentile(t, 50)), "p90": float(np.percentile(t, 90)),
+                         "runtime": clf.model.runtime.name}
     return out
 
 
@@ -190,6 +202,9 @@ def render(name: str, manifest: Any, size: int, evaluation: dict[str, Any], benc
             L.append(f"  - {rt}: does not load ({r.get('error')})")
     fm = bench.get("features_ms", {})
     L.append(f"  - feature function (numpy): p50 {_f(fm.get('p50'))} ms, p90 {_f(fm.get('p90'))} ms")
+    if pm := bench.get("predict_ms"):
+        L.append(f"  - the whole window as the daemon classifies it (features + {pm['runtime']}): "
+                 f"p50 {_f(pm.get('p50'))} ms, p90 {_f(pm.get('p90'))} ms")
     L += ["", "## Rebuild", "", "```sh",
           "D=../shared/data/signers",
           "LOSO=\"$D/mujster.npz $D/jonathanroddy.npz $D/melicom.npz $D/devharsh.npz $D/kush.npz "
