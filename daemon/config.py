@@ -59,6 +59,9 @@ class ModelConfig:
 class KeypointsConfig:
     model_complexity: int = 1
     """MediaPipe Holistic's pose model: 1 ships with mediapipe; 0 and 2 need their model file."""
+    isolate: bool = True
+    """Run MediaPipe in a process of its own (Linux), so that its Python side and the
+    inference thread never wait for each other's GIL; false keeps it in a thread."""
 
 
 @dataclass

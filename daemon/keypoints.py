@@ -8,15 +8,20 @@ the demo never load it.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
+import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .errors import InputError
 from .layout import FACE_LANDMARKS, HAND_LANDMARKS, POSE_LANDMARKS, TUTORIAL_1662, Layout
+
+if TYPE_CHECKING:
+    from .extractor_process import ExtractorProcess
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +67,12 @@ def skeleton(values: np.ndarray, layout: Layout, digits: int = 3) -> tuple[list 
 
 def pose_model_path(model_complexity: int) -> str:
     """Where mediapipe looks for the pose model of `model_complexity`."""
-    import mediapipe
-
-    root = os.path.dirname(mediapipe.__file__)
+    # Found without importing mediapipe: the daemon's own process never needs it when
+    # extraction runs in a process of its own.
+    spec = importlib.util.find_spec("mediapipe")
+    if spec is None or spec.origin is None:
+        raise InputError("mediapipe is not installed: pip install 'mediapipe==0.10.18'")
+    root = os.path.dirname(spec.origin)
     return os.path.join(root, "modules", "pose_landmark", _POSE_MODELS[model_complexity])
 
 
@@ -109,10 +117,28 @@ class HolisticExtractor:
             min_tracking_confidence=min_tracking_confidence,
         )
 
+        self.started_at = self.finished_at = 0.0
+        """time.monotonic() when the last vector was begun and ready."""
+        self._pending: np.ndarray | None = None
+
+    depth = 1
+    """Frames in flight: `submit` then `collect`, as `ExtractorProcess` does."""
+
     def extract(self, rgb: np.ndarray) -> np.ndarray:
         """The keypoint vector (layout.size,) float32 of one RGB uint8 frame."""
+        self.started_at = time.monotonic()
         rgb.flags.writeable = False  # lets MediaPipe use the buffer without a copy
-        return landmarks_to_vector(self._holistic.process(rgb), self.layout)
+        values = landmarks_to_vector(self._holistic.process(rgb), self.layout)
+        self.finished_at = time.monotonic()
+        return values
+
+    def submit(self, rgb: np.ndarray) -> None:
+        self._pending = rgb
+
+    def collect(self) -> np.ndarray:
+        assert self._pending is not None, "submit a frame first"
+        rgb, self._pending = self._pending, None
+        return self.extract(rgb)
 
     def close(self) -> None:
         self._holistic.close()
@@ -121,16 +147,22 @@ class HolisticExtractor:
 @dataclass(frozen=True)
 class ExtractorSpec:
     """What the pipeline's extraction thread builds for itself, so that MediaPipe's graph and
-    its worker threads belong to that thread; `check` runs first, in the caller's thread."""
+    its worker threads belong to that thread (or to a child process of its own, `isolated`);
+    `check` runs first, in the caller's thread."""
 
     layout: Layout = TUTORIAL_1662
     model_complexity: int = 1
+    isolated: bool = False
 
     def check(self) -> None:
         """Fail now, where the daemon is starting, for what would fail in `build`."""
         check_pose_model(self.model_complexity)
 
-    def build(self) -> HolisticExtractor:
+    def build(self) -> HolisticExtractor | ExtractorProcess:
+        from .extractor_process import ExtractorProcess, supported
+
+        if self.isolated and supported():
+            return ExtractorProcess(self.layout, self.model_complexity)
         return HolisticExtractor(self.layout, self.model_complexity)
 
 

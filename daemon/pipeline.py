@@ -15,6 +15,7 @@ import os
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -27,7 +28,7 @@ from .mailbox import EMPTY, END, Mailbox
 from .protocol import KeypointsEvent, ProbsEvent
 from .publishers.base import Publisher
 from .smoothing import Decision, Smoother, SmoothingConfig
-from .sources.base import Source
+from .sources.base import Frame, Source
 from .stats import PipelineStats
 from .window import TimedWindowBuffer, WindowBuffer
 
@@ -177,33 +178,63 @@ class Pipeline:
             self._frames.put(END)
 
     def _extraction(self) -> None:
-        stats, layout = self.stats, self.layout
         extractor = self.extractor.build() if self.extractor is not None else None
-        stats.ready = time.monotonic()
+        self.stats.ready = time.monotonic()
+        if extractor is None:
+            return self._pass_keypoints()
+        # A file read at the pipeline's pace keeps a second frame waiting in the extractor, so
+        # MediaPipe never idles for a round trip between frames; a live source keeps one, so
+        # that while MediaPipe is busy the newest frame still wins.
+        depth = 1 if self.source.live else extractor.depth
+        in_flight: deque[Frame] = deque()
+        ended = False
         try:
             while not self.stop_event.is_set():
-                frame = self._frames.get()
-                if frame is EMPTY:
+                while not ended and len(in_flight) < depth:
+                    frame = self._frames.get(0.0 if in_flight else 0.1)
+                    if frame is EMPTY:
+                        break
+                    if frame is END:
+                        ended = True
+                        break
+                    extractor.submit(frame.image)
+                    in_flight.append(frame)
+                if not in_flight:
+                    if ended:
+                        self._keypoints.put(END)
+                        return
                     continue
-                if frame is END:
-                    self._keypoints.put(END)
-                    return
-                t0 = time.perf_counter()
-                values = frame.keypoints if extractor is None else extractor.extract(frame.image)
-                stats.add("extraction", (time.perf_counter() - t0) * 1e3)
-                kp = Keypoints(
-                    values, frame.index, frame.t_capture, frame.t_media, time.monotonic(),
-                    bool(layout.hands(values)), frame.segment, frame.segment_end,
-                )
-                stats.counters.frames_processed += 1
-                stats.last_frame = kp.t_extracted
-                stats.counters.frames_with_hands += kp.hands
-                self.first_frame.set()
-                if not self._keypoints.put(kp):
+                values = extractor.collect()
+                self.stats.add("extraction", (extractor.finished_at - extractor.started_at) * 1e3)
+                if not self._hand_over(in_flight.popleft(), values, extractor.finished_at):
                     return
         finally:
-            if extractor is not None:
-                extractor.close()
+            extractor.close()
+
+    def _pass_keypoints(self) -> None:
+        """A keypoint source (a replay, the demo): its frames carry their vectors already."""
+        while not self.stop_event.is_set():
+            frame = self._frames.get()
+            if frame is EMPTY:
+                continue
+            if frame is END:
+                self._keypoints.put(END)
+                return
+            self.stats.add("extraction", 0.0)
+            if not self._hand_over(frame, frame.keypoints, time.monotonic()):
+                return
+
+    def _hand_over(self, frame: Frame, values: np.ndarray, t_extracted: float) -> bool:
+        stats = self.stats
+        kp = Keypoints(
+            values, frame.index, frame.t_capture, frame.t_media, t_extracted,
+            bool(self.layout.hands(values)), frame.segment, frame.segment_end,
+        )
+        stats.counters.frames_processed += 1
+        stats.last_frame = time.monotonic()
+        stats.counters.frames_with_hands += kp.hands
+        self.first_frame.set()
+        return self._keypoints.put(kp)
 
     def _new_window(self, classifier: Classifier) -> WindowBuffer:
         c, dim = self.config, self.layout.size

@@ -1,0 +1,213 @@
+"""MediaPipe Holistic in a process of its own, behind the same `extract` as `HolisticExtractor`.
+
+Why: MediaPipe's Python side (packet creation, output callbacks from its C++ threads, protobuf
+conversion) needs the GIL many times a frame. In one process it takes turns with the inference
+thread, so a window waited ~2 ms p95 for the GIL after its keypoints were ready, and MediaPipe
+waited for the inference thread in turn. In a child process each side has its own GIL.
+
+Frames travel through one shared memory buffer (a memfd handed to the child over the control
+socket: no file in /dev/shm to leak), keypoint vectors back as bytes. The child ignores SIGINT
+and SIGTERM: the daemon decides when extraction ends (Ctrl-C in a terminal and systemd's stop
+signal reach the whole process group) and the child exits when told to, or when its parent's
+end of the socket closes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import mmap
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from multiprocessing.connection import Connection
+from multiprocessing.reduction import recv_handle, send_handle
+
+import numpy as np
+
+from .layout import Layout, layout_named
+
+log = logging.getLogger(__name__)
+
+START_TIMEOUT = 120.0  # importing mediapipe and building the graph, on a slow Pi's SD card
+RESULT_POLL = 0.5
+
+
+class ExtractorGone(RuntimeError):
+    """The extraction process ended or failed."""
+
+
+def supported() -> bool:
+    """Whether this platform can run the extractor in a child process (Linux: memfd)."""
+    return hasattr(os, "memfd_create")
+
+
+def _serve(conn: Connection, layout_name: str, model_complexity: int) -> None:
+    """The child: build Holistic, then answer frames until told to stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    from .keypoints import HolisticExtractor
+
+    try:
+        extractor = HolisticExtractor(layout_named(layout_name), model_complexity)
+    except Exception as exc:  # reported to the parent, which raises it there
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+        return
+    conn.send(("ready", os.getpid()))
+    buf: mmap.mmap | None = None
+    try:
+        while True:
+            try:
+                msg = conn.recv()
+            except (EOFError, OSError):
+                return  # the parent is gone
+            if msg is None:
+                return
+            if msg[0] == "buffer":
+                fd = recv_handle(conn)
+                if buf is not None:
+                    buf.close()
+                buf = mmap.mmap(fd, msg[1])
+                os.close(fd)
+                continue
+            _, offset, h, w = msg
+            assert buf is not None
+            rgb = np.ndarray((h, w, 3), np.uint8, buffer=buf, offset=offset)
+            started = time.monotonic()
+            try:
+                values = extractor.extract(rgb)
+            except Exception as exc:
+                conn.send(("error", f"{type(exc).__name__}: {exc}"))
+                return
+            conn.send(("keypoints", values.tobytes(), started, extractor.finished_at))
+    finally:
+        extractor.close()
+        if buf is not None:
+            buf.close()
+
+
+class ExtractorProcess:
+    """RGB frames in, keypoint vectors out, computed in a child process. One thread uses it.
+
+    Up to `depth` frames can be in flight (`submit` ... `collect`, in order), so the child
+    finds its next frame waiting when it finishes one instead of idling for a round trip;
+    `extract` is both for one frame. `started_at`/`finished_at` are when the child began and
+    ended the last collected frame (time.monotonic, one clock for all processes on Linux).
+    """
+
+    depth = 2
+    SLOTS = 2  # frames the shared buffer holds: as many as may be in flight
+
+    def __init__(self, layout: Layout, model_complexity: int = 1) -> None:
+        self.layout = layout
+        # A plain child interpreter, not multiprocessing's spawn: that would re-run the
+        # parent's main module (a script, pytest, `python -c`) before getting to work.
+        ours, theirs = socket.socketpair()
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", __name__, str(theirs.fileno()), layout.name, str(model_complexity)],
+            pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
+        )
+        theirs.close()
+        self._conn = Connection(ours.detach())
+        self._fd = -1
+        self._buf: mmap.mmap | None = None
+        self._slot_bytes = 0
+        self._submitted = 0
+        self._in_flight = 0
+        self.started_at = self.finished_at = 0.0
+        kind, payload = self._reply(START_TIMEOUT)
+        if kind != "ready":
+            self.close()
+            raise ExtractorGone(f"the keypoint process could not start: {payload}")
+        log.debug("keypoints in process %d", payload)
+
+    def _reply(self, timeout: float | None = None) -> tuple:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._conn.poll(RESULT_POLL):
+            if self._proc.poll() is not None:
+                raise self._gone("no reply")
+            if deadline is not None and time.monotonic() > deadline:
+                raise ExtractorGone(f"the keypoint process did not answer within {timeout:.0f} s")
+        try:
+            return self._conn.recv()
+        except (EOFError, OSError) as exc:
+            raise self._gone(exc or "connection closed") from None
+
+    def _gone(self, why: object) -> ExtractorGone:
+        code = self._proc.poll()
+        if code is None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                code = self._proc.wait(0.5)
+        return ExtractorGone(f"the keypoint process ended (exit code {code}: {why})")
+
+    def _send(self, msg: tuple) -> None:
+        try:
+            self._conn.send(msg)
+        except OSError as exc:
+            raise self._gone(exc) from None
+
+    def _ensure_buffer(self, frame_bytes: int) -> None:
+        if frame_bytes <= self._slot_bytes:
+            return
+        # The child maps the new buffer before it reads the next frame; a frame still in
+        # flight stays readable through its own mapping of the old one.
+        if self._buf is not None:
+            self._buf.close()
+            os.close(self._fd)
+        size = frame_bytes * self.SLOTS
+        self._fd = os.memfd_create("signd-frames", os.MFD_CLOEXEC)
+        os.ftruncate(self._fd, size)
+        self._buf = mmap.mmap(self._fd, size)
+        self._slot_bytes = frame_bytes
+        self._send(("buffer", size))
+        try:
+            send_handle(self._conn, self._fd, self._proc.pid)
+        except OSError as exc:
+            raise self._gone(exc) from None
+
+    def submit(self, rgb: np.ndarray) -> None:
+        """Hand one RGB uint8 frame (H, W, 3) to the child; at most `depth` in flight."""
+        if self._in_flight >= self.depth:
+            raise RuntimeError("collect() a result before submitting more frames")
+        h, w = rgb.shape[:2]
+        self._ensure_buffer(rgb.nbytes)
+        assert self._buf is not None
+        offset = (self._submitted % self.SLOTS) * self._slot_bytes
+        np.ndarray(rgb.shape, np.uint8, buffer=self._buf, offset=offset)[...] = rgb
+        self._send(("frame", offset, h, w))
+        self._submitted += 1
+        self._in_flight += 1
+
+    def collect(self) -> np.ndarray:
+        """The keypoint vector (layout.size,) float32 of the oldest submitted frame."""
+        reply = self._reply()
+        if reply[0] != "keypoints":
+            raise ExtractorGone(f"keypoint extraction failed: {reply[1]}")
+        self._in_flight -= 1
+        self.started_at, self.finished_at = reply[2], reply[3]
+        return np.frombuffer(reply[1], np.float32)
+
+    def extract(self, rgb: np.ndarray) -> np.ndarray:
+        self.submit(rgb)
+        return self.collect()
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError, ValueError):  # the child may be gone already
+            self._conn.send(None)
+        try:
+            self._proc.wait(2.0)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait(1.0)
+        self._conn.close()
+        if self._buf is not None:
+            self._buf.close()
+            os.close(self._fd)
+            self._buf = None
+
+
+if __name__ == "__main__":
+    _serve(Connection(int(sys.argv[1])), sys.argv[2], int(sys.argv[3]))

@@ -1,0 +1,128 @@
+"""MediaPipe in a child process: the same vectors as in a thread, frames in flight in order,
+a buffer that grows with the frames, and a child that dies or is signalled."""
+
+import os
+import signal
+import threading
+
+import cv2
+import numpy as np
+import pytest
+from test_pipeline import Collect, wait_for
+
+from signd.daemon.classifier import Classifier
+from signd.daemon.extractor_process import ExtractorGone, ExtractorProcess, supported
+from signd.daemon.keypoints import ExtractorSpec, HolisticExtractor
+from signd.daemon.layout import POSE_HANDS_258, TUTORIAL_1662
+from signd.daemon.pipeline import Pipeline, PipelineConfig
+from signd.daemon.sources.camera import CameraSource
+
+from conftest import SHARED_DATA
+from fakes import FakeCameraDevice
+
+pytestmark = pytest.mark.skipif(not supported(), reason="needs memfd_create (Linux)")
+
+
+def frames(n=12, width=640):
+    """Frames of the shared video (a person, so the hands and face are found), else a
+    synthetic scene: a test of equality needs no person."""
+    video = SHARED_DATA / "videos" / "hello.mp4"
+    out = []
+    if video.exists():
+        cap = cv2.VideoCapture(str(video))
+        while len(out) < n and (r := cap.read())[0]:
+            h = round(r[1].shape[0] * width / r[1].shape[1])
+            out.append(cv2.cvtColor(cv2.resize(r[1], (width, h)), cv2.COLOR_BGR2RGB))
+    if not out:
+        rng = np.random.default_rng(0)
+        out = [rng.integers(0, 255, (width * 9 // 16, width, 3), dtype=np.uint8) for _ in range(n)]
+    return out
+
+
+@pytest.fixture(scope="module")
+def child():
+    x = ExtractorProcess(TUTORIAL_1662)
+    yield x
+    x.close()
+
+
+def test_same_vectors_as_in_a_thread_with_two_frames_in_flight(child):
+    images = frames()
+    local = HolisticExtractor(TUTORIAL_1662)
+    want = np.stack([local.extract(im) for im in images])
+    local.close()
+    got = []
+    child.submit(images[0])
+    for im in images[1:]:
+        child.submit(im)  # the child finds this one waiting when it finishes the previous
+        got.append(child.collect())
+        assert child.started_at <= child.finished_at
+    got.append(child.collect())
+    got = np.stack(got)
+    assert got.shape == (len(images), 1662) and got.dtype == np.float32
+    np.testing.assert_array_equal(got, want)  # MediaPipe's tracking state travels in order
+
+
+def test_no_more_than_depth_frames_in_flight(child):
+    im = frames(1)[0]
+    child.submit(im)
+    child.submit(im)
+    with pytest.raises(RuntimeError, match="collect"):
+        child.submit(im)
+    child.collect()
+    child.collect()
+
+
+def test_bigger_frames_grow_the_shared_buffer():
+    small, big = frames(1, 320)[0], frames(1, 960)[0]
+    x = ExtractorProcess(POSE_HANDS_258)
+    try:
+        a = x.extract(small)
+        b = x.extract(big)
+        c = x.extract(small)
+    finally:
+        x.close()
+    ref = HolisticExtractor(POSE_HANDS_258)
+    try:
+        want = [ref.extract(im) for im in (small, big, small)]
+    finally:
+        ref.close()
+    for got, w in zip((a, b, c), want, strict=True):
+        np.testing.assert_array_equal(got, w)
+
+
+def test_child_ignores_the_stop_signals_and_leaves_when_told():
+    x = ExtractorProcess(TUTORIAL_1662)
+    pid = x._proc.pid
+    os.kill(pid, signal.SIGTERM)  # systemd signals the whole group; the daemon decides
+    os.kill(pid, signal.SIGINT)
+    assert x.extract(frames(1)[0]).shape == (1662,)
+    x.close()
+    assert x._proc.returncode == 0
+
+
+def test_a_child_that_dies_is_an_error_naming_its_exit_code():
+    x = ExtractorProcess(TUTORIAL_1662)
+    x._proc.kill()
+    x._proc.wait()
+    with pytest.raises(ExtractorGone, match=r"keypoint process ended \(exit code -9"):
+        x.extract(frames(1)[0])
+    x.close()
+
+
+def test_live_pipeline_with_the_isolated_extractor(synthetic_model):
+    """A camera through the pipeline with MediaPipe in its child: frames flow, the newest wins,
+    and stopping ends the child."""
+    dev = FakeCameraDevice(frames(20))
+    stop = threading.Event()
+    cam = CameraSource(0, stop, capture_factory=dev.factory)
+    cam.open()
+    clf = Classifier.load(synthetic_model)
+    p = Pipeline(cam, clf, [Collect()], PipelineConfig(), ExtractorSpec(clf.layout, isolated=True), stop)
+    p.start()
+    assert wait_for(lambda: p.stats.counters.frames_processed >= 10)
+    p.request_stop()
+    p.join()
+    assert p.error is None
+    assert p.stats.counters.frames_dropped > 0  # the fake camera is faster than MediaPipe
+    assert p.stats.snapshot()["timings_ms"]["extraction"]["p50"] > 1.0
