@@ -11,7 +11,6 @@ recognition. Any stage failing stops all of them; the first error is kept for th
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import threading
 import time
@@ -27,6 +26,7 @@ from .keypoints import ExtractorSpec, Keypoints, skeleton
 from .mailbox import EMPTY, END, Mailbox
 from .protocol import KeypointsEvent, ProbsEvent
 from .publishers.base import Publisher
+from .scheduling import lower_thread_priority, request_short_slice
 from .smoothing import Decision, Smoother, SmoothingConfig
 from .sources.base import Frame, Source
 from .stats import PipelineStats
@@ -56,15 +56,6 @@ class PipelineConfig:
 def top_probabilities(labels: Sequence[str], probs: np.ndarray, k: int = 5) -> dict[str, float]:
     order = np.argsort(-probs)[:k]
     return {labels[i]: round(float(probs[i]), 4) for i in order}
-
-
-def lower_thread_priority(by: int) -> None:
-    """Raise the calling thread's nice value by `by` (Linux: a thread is its own task)."""
-    try:
-        tid = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + by))
-    except (AttributeError, OSError) as exc:  # not Linux, or not allowed: run at full priority
-        log.debug("could not lower the capture thread's priority: %s", exc)
 
 
 class Pipeline:
@@ -243,6 +234,7 @@ class Pipeline:
         return WindowBuffer(classifier.window, dim, c.stride, c.reset_after)
 
     def _inference(self) -> None:
+        request_short_slice()  # runs the moment keypoints arrive, not after MediaPipe's slice
         stats, c = self.stats, self.config
         classifier = self.classifier
         window = self._new_window(classifier)
@@ -314,6 +306,7 @@ class Pipeline:
         self.stats.counters.events_dropped = self._events.dropped
 
     def _publishing(self) -> None:
+        request_short_slice()
         stats = self.stats
         try:
             while True:

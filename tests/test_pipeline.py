@@ -161,3 +161,41 @@ def test_file_decoding_runs_below_the_extractors_priority(synthetic_npz, synthet
         assert p.wait(60) and p.error is None
     base = nice()
     assert seen[False] == base and seen[True] == min(19, base + 10)
+
+
+def test_threads_after_extraction_ask_for_a_short_slice(synthetic_npz, synthetic_model):
+    """Inference and publishing run on the kernel's shortest slice (where Linux grants it), so
+    they preempt MediaPipe when work arrives; capture and extraction keep the default."""
+    from signd.daemon.scheduling import SHORT_SLICE_US, request_short_slice, thread_slice_us
+
+    probe = {}
+    t = threading.Thread(target=lambda: probe.update(ok=request_short_slice()))
+    t.start()
+    t.join()
+    if not probe["ok"]:
+        import pytest
+
+        pytest.skip("this kernel grants no custom slices (needs Linux 6.12+)")
+    seen = {}
+
+    class Recording(Collect):
+        def publish(self, event):
+            seen["publishing"] = thread_slice_us()
+            super().publish(event)
+
+    clf = Classifier.load(synthetic_model)
+    predict = clf.predict
+
+    def recording_predict(*a, **k):
+        seen["inference"] = thread_slice_us()
+        return predict(*a, **k)
+
+    clf.predict = recording_predict
+    stop = threading.Event()
+    src = ReplaySource(synthetic_npz, stop, fast=True)
+    src.open()
+    p = Pipeline(src, clf, [Recording()], PipelineConfig(), None, stop)
+    p.start()
+    assert p.wait(60) and p.error is None
+    assert seen == {"inference": SHORT_SLICE_US, "publishing": SHORT_SLICE_US}
+    assert thread_slice_us() != SHORT_SLICE_US  # the caller's thread is left as it was
