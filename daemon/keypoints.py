@@ -1,9 +1,7 @@
 """Keypoints with MediaPipe Holistic (`solutions.holistic` of mediapipe 0.10.18).
 
-`landmarks_to_vector` is the tutorial's `extract_keypoints`, exactly: pose 33 x (x, y, z,
-visibility), face 468 x 3, left hand 21 x 3, right hand 21 x 3, zeros for a missing part;
-or the same without the face for the 258 layout. MediaPipe is imported lazily: replays and
-the demo never load it.
+Vectors in the tutorial's layout (see `landmarks.py`). MediaPipe is imported lazily: replays
+and the demo never load it.
 """
 
 from __future__ import annotations
@@ -13,12 +11,13 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import InputError
-from .layout import FACE_LANDMARKS, HAND_LANDMARKS, POSE_LANDMARKS, TUTORIAL_1662, Layout
+from .landmarks import landmarks_to_vector
+from .layout import HAND_LANDMARKS, POSE_LANDMARKS, TUTORIAL_1662, Layout
 
 if TYPE_CHECKING:
     from .extractor_process import ExtractorProcess
@@ -29,27 +28,6 @@ log = logging.getLogger(__name__)
 # mediapipe's own first-use download would fetch it from.
 _POSE_MODELS = {0: "pose_landmark_lite.tflite", 1: "pose_landmark_full.tflite", 2: "pose_landmark_heavy.tflite"}
 _MODEL_URL = "https://storage.googleapis.com/mediapipe-assets/"
-
-
-def _points(landmarks: Any, n: int, with_visibility: bool) -> np.ndarray:
-    width = 4 if with_visibility else 3
-    if landmarks is None:
-        return np.zeros(n * width, np.float32)
-    if with_visibility:
-        rows = [(p.x, p.y, p.z, p.visibility) for p in landmarks.landmark]
-    else:
-        rows = [(p.x, p.y, p.z) for p in landmarks.landmark]
-    return np.asarray(rows, np.float32).reshape(-1)
-
-
-def landmarks_to_vector(results: Any, layout: Layout = TUTORIAL_1662) -> np.ndarray:
-    """One frame vector from Holistic results, in `layout` (the tutorial's order)."""
-    parts = [_points(results.pose_landmarks, POSE_LANDMARKS, True)]
-    if layout.face is not None:
-        parts.append(_points(results.face_landmarks, FACE_LANDMARKS, False))
-    parts.append(_points(results.left_hand_landmarks, HAND_LANDMARKS, False))
-    parts.append(_points(results.right_hand_landmarks, HAND_LANDMARKS, False))
-    return np.concatenate(parts)
 
 
 def skeleton(values: np.ndarray, layout: Layout, digits: int = 3) -> tuple[list | None, list | None, list | None]:
