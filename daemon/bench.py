@@ -20,11 +20,12 @@ import numpy as np
 
 from .config import RunConfig
 from .events import Event
-from .keypoints import HolisticExtractor
+from .keypoints import HolisticExtractor, new_holistic
 from .layout import TUTORIAL_1662
 from .publishers.base import Publisher
 from .runner import build_pipeline, run_until_done
 from .sources import SourceOptions, make_source
+from .sources.video import VideoSource
 
 
 class DevNullPublisher(Publisher):
@@ -95,6 +96,10 @@ def run_pipeline_once(cfg: RunConfig) -> dict[str, Any]:
     return snap
 
 
+def _is_video(cfg: RunConfig) -> bool:
+    return isinstance(make_source(cfg.source.uri, threading.Event(), SourceOptions(fast=True)), VideoSource)
+
+
 def decode_frames(cfg: RunConfig) -> list[np.ndarray]:
     """Every frame the pipeline would see (same size, RGB), decoded up front."""
     stop = threading.Event()
@@ -112,8 +117,7 @@ def decode_frames(cfg: RunConfig) -> list[np.ndarray]:
 
 def holistic_alone(frames: list[np.ndarray], model_complexity: int) -> dict[str, Any]:
     """MediaPipe Holistic's own speed on `frames`: `process` only, nothing around it."""
-    extractor = HolisticExtractor(TUTORIAL_1662, model_complexity)
-    holistic = extractor._holistic
+    holistic = new_holistic(model_complexity)
     times = []
     t0 = time.monotonic()
     for rgb in frames:
@@ -121,13 +125,28 @@ def holistic_alone(frames: list[np.ndarray], model_complexity: int) -> dict[str,
         holistic.process(rgb)
         times.append((time.perf_counter() - t) * 1e3)
     elapsed = time.monotonic() - t0
-    extractor.close()
+    holistic.close()
     v = np.asarray(times)
     return {
         "frames": len(frames),
         "fps": round(len(frames) / elapsed, 2),
         "ms_per_frame": {"p50": round(float(np.percentile(v, 50)), 3), "p95": round(float(np.percentile(v, 95)), 3)},
     }
+
+
+def graph_alone(frames: list[np.ndarray], model_complexity: int) -> dict[str, Any]:
+    """The extractor signd runs, alone: the same graph with two frames in it, no pipeline."""
+    extractor = HolisticExtractor(TUTORIAL_1662, model_complexity)
+    t0 = time.monotonic()
+    for i, rgb in enumerate(frames):
+        if i >= extractor.depth:
+            extractor.collect()
+        extractor.submit(rgb)
+    for _ in range(min(extractor.depth, len(frames))):
+        extractor.collect()
+    elapsed = time.monotonic() - t0
+    extractor.close()
+    return {"frames": len(frames), "fps": round(len(frames) / elapsed, 2)}
 
 
 def sequential_loop(cfg: RunConfig) -> dict[str, Any]:
@@ -162,25 +181,32 @@ def _merge_timings(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def bench(cfg: RunConfig, models: list[str | None], rounds: int = 3, baseline: bool = True) -> dict[str, Any]:
-    """Run the pipeline `rounds` times per model (alternating), plus Holistic alone for videos."""
+    """Run the pipeline `rounds` times per model (alternating), plus Holistic alone for videos.
+
+    Holistic alone runs before the first round and after every round, and each round's
+    pipeline is compared with the mean of the runs either side of it: on a shared machine the
+    load drifts, and a peer measured once, before or after, takes the drift for a difference.
+    """
     per_model: dict[str, list[dict[str, Any]]] = {}
     alone: list[dict[str, Any]] = []
-    frames: list[np.ndarray] | None = None
-    ratios: list[float] = []
+    first_fps: list[float] = []
     loops: list[dict[str, Any]] = []
+    graphs: list[dict[str, Any]] = []
+    frames = decode_frames(cfg) if baseline and _is_video(cfg) else None
+    if frames is not None:
+        alone.append(holistic_alone(frames, cfg.keypoints.model_complexity))
     for _ in range(rounds):
-        round_fps = []
         for m in models:
             snap = run_pipeline_once(replace(cfg, model=replace(cfg.model, path=m or "")))
             per_model.setdefault(snap["model"], []).append(snap)
-            round_fps.append(snap["fps"])
-            is_video = snap["timings_ms"]["extraction"].get("p50", 0) > 1.0
-        if baseline and is_video:
-            if frames is None:
-                frames = decode_frames(cfg)
-            alone.append(holistic_alone(frames, cfg.keypoints.model_complexity))
-            ratios.append(round(round_fps[0] / alone[-1]["fps"], 3))
+        first_fps.append(per_model[next(iter(per_model))][-1]["fps"])
+        if frames is not None:
             loops.append(sequential_loop(cfg))
+            graphs.append(graph_alone(frames, cfg.keypoints.model_complexity))
+            alone.append(holistic_alone(frames, cfg.keypoints.model_complexity))
+    ratios = [
+        round(fps / ((alone[i]["fps"] + alone[i + 1]["fps"]) / 2), 3) for i, fps in enumerate(first_fps)
+    ] if alone else []
     report: dict[str, Any] = {
         "source": cfg.source.uri,
         "rounds": rounds,
@@ -213,6 +239,14 @@ def bench(cfg: RunConfig, models: list[str | None], rounds: int = 3, baseline: b
             "ms_per_frame_p50": statistics.median(a["ms_per_frame"]["p50"] for a in alone),
         }
         report["throughput_ratio"] = {"per_round": ratios, "median": statistics.median(ratios)}
+        report["graph_alone"] = {
+            "fps": [g["fps"] for g in graphs], "fps_median": statistics.median(g["fps"] for g in graphs),
+        }
+        report["throughput_vs_graph_alone"] = {
+            "per_round": [round(f / g["fps"], 3) for f, g in zip(first_fps, graphs, strict=True)],
+        }
+        report["throughput_vs_graph_alone"]["median"] = statistics.median(
+            report["throughput_vs_graph_alone"]["per_round"])
         report["sequential_loop"] = {
             "fps": [x["fps"] for x in loops], "fps_median": statistics.median(x["fps"] for x in loops),
         }
@@ -245,6 +279,11 @@ def format_report(r: dict[str, Any]) -> str:
         t = r["throughput_ratio"]
         lines.append(
             f"pipeline / Holistic alone throughput: {t['median']:.3f} (rounds {', '.join(str(v) for v in t['per_round'])})"
+        )
+        g, gr = r["graph_alone"], r["throughput_vs_graph_alone"]
+        lines.append(
+            f"signd's extractor alone (the same graph, two frames in it): fps median {g['fps_median']:.1f}; "
+            f"pipeline / it: {gr['median']:.3f} (rounds {', '.join(str(v) for v in gr['per_round'])})"
         )
         q = r["sequential_loop"]
         lines.append(

@@ -28,12 +28,14 @@ from multiprocessing.reduction import recv_handle, send_handle
 
 import numpy as np
 
+from .holistic_graph import HolisticGraph
 from .layout import Layout, layout_named
 
 log = logging.getLogger(__name__)
 
 START_TIMEOUT = 120.0  # importing mediapipe and building the graph, on a slow Pi's SD card
 RESULT_POLL = 0.5
+EXTRACTOR_NICENESS = 5
 
 
 class ExtractorGone(RuntimeError):
@@ -50,6 +52,13 @@ def _serve(conn: Connection, layout_name: str, model_complexity: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     from .keypoints import HolisticExtractor
+    from .scheduling import lower_thread_priority
+
+    # Before MediaPipe starts its threads, which inherit it: with two frames in its graph
+    # MediaPipe keeps both cores busy, and the daemon's own threads (a window's inference,
+    # the hand-over) must not queue behind it. Measured side by side: post-extraction p95
+    # 4.2-4.9 -> 3.5 ms, frames per second unchanged (the daemon's threads need little CPU).
+    lower_thread_priority(EXTRACTOR_NICENESS)
 
     try:
         extractor = HolisticExtractor(layout_named(layout_name), model_complexity)
@@ -58,31 +67,40 @@ def _serve(conn: Connection, layout_name: str, model_complexity: int) -> None:
         return
     conn.send(("ready", os.getpid()))
     buf: mmap.mmap | None = None
+    in_graph = 0
     try:
         while True:
+            # Take the frames already waiting while the graph has room; block for one only
+            # when it has none, so a result never waits for a frame that is not coming.
+            while in_graph < extractor.depth and (in_graph == 0 or conn.poll()):
+                try:
+                    msg = conn.recv()
+                except (EOFError, OSError):
+                    return  # the parent is gone
+                if msg is None:
+                    return
+                if msg[0] == "buffer":
+                    fd = recv_handle(conn)
+                    if buf is not None:
+                        buf.close()
+                    buf = mmap.mmap(fd, msg[1])
+                    os.close(fd)
+                    continue
+                _, offset, h, w = msg
+                assert buf is not None
+                try:  # MediaPipe copies the frame: its slot is free for the parent again
+                    extractor.submit(np.ndarray((h, w, 3), np.uint8, buffer=buf, offset=offset))
+                except Exception as exc:
+                    conn.send(("error", f"{type(exc).__name__}: {exc}"))
+                    return
+                in_graph += 1
             try:
-                msg = conn.recv()
-            except (EOFError, OSError):
-                return  # the parent is gone
-            if msg is None:
-                return
-            if msg[0] == "buffer":
-                fd = recv_handle(conn)
-                if buf is not None:
-                    buf.close()
-                buf = mmap.mmap(fd, msg[1])
-                os.close(fd)
-                continue
-            _, offset, h, w = msg
-            assert buf is not None
-            rgb = np.ndarray((h, w, 3), np.uint8, buffer=buf, offset=offset)
-            started = time.monotonic()
-            try:
-                values = extractor.extract(rgb)
+                values = extractor.collect()
             except Exception as exc:
                 conn.send(("error", f"{type(exc).__name__}: {exc}"))
                 return
-            conn.send(("keypoints", values.tobytes(), started, extractor.finished_at))
+            in_graph -= 1
+            conn.send(("keypoints", values.tobytes(), extractor.started_at, extractor.finished_at))
     finally:
         extractor.close()
         if buf is not None:
@@ -92,14 +110,16 @@ def _serve(conn: Connection, layout_name: str, model_complexity: int) -> None:
 class ExtractorProcess:
     """RGB frames in, keypoint vectors out, computed in a child process. One thread uses it.
 
-    Up to `depth` frames can be in flight (`submit` ... `collect`, in order), so the child
-    finds its next frame waiting when it finishes one instead of idling for a round trip;
-    `extract` is both for one frame. `started_at`/`finished_at` are when the child began and
-    ended the last collected frame (time.monotonic, one clock for all processes on Linux).
+    Up to `depth` frames can be in flight (`submit` ... `collect`, in order); `extract` is
+    both for one frame. `started_at`/`finished_at` are when the last collected frame went into
+    MediaPipe's graph and when its vector was ready (time.monotonic, one clock for all
+    processes on Linux).
     """
 
-    depth = 2
-    SLOTS = 2  # frames the shared buffer holds: as many as may be in flight
+    depth = HolisticGraph.depth + 1
+    """The graph's frames and one more waiting in the socket, so the child refills the graph
+    the moment a result leaves it instead of after a round trip to this process."""
+    SLOTS = depth  # frames the shared buffer holds: as many as may be in flight
 
     def __init__(self, layout: Layout, model_complexity: int = 1) -> None:
         self.layout = layout
@@ -109,6 +129,9 @@ class ExtractorProcess:
         self._proc = subprocess.Popen(
             [sys.executable, "-m", __name__, str(theirs.fileno()), layout.name, str(model_complexity)],
             pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
+            # numpy's BLAS would start a thread per core at import, before the child lowers
+            # its priority; the child does no linear algebra.
+            env={**os.environ, "OPENBLAS_NUM_THREADS": "1"},
         )
         theirs.close()
         self._conn = Connection(ours.detach())

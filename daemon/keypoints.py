@@ -11,7 +11,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -69,8 +69,32 @@ def check_pose_model(model_complexity: int) -> None:
         )
 
 
+def new_holistic(model_complexity: int = 1, min_detection_confidence: float = 0.5,
+                 min_tracking_confidence: float = 0.5) -> Any:
+    """MediaPipe's `solutions.holistic.Holistic` for video, as the tutorial makes it."""
+    check_pose_model(model_complexity)
+    # MediaPipe (and TensorFlow, which it imports when installed) log to stderr from C++;
+    # keep their chatter out of the journal unless the user asked for it.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    from mediapipe.python.solutions import holistic
+
+    return holistic.Holistic(
+        static_image_mode=False,
+        model_complexity=model_complexity,
+        min_detection_confidence=min_detection_confidence,
+        min_tracking_confidence=min_tracking_confidence,
+    )
+
+
 class HolisticExtractor:
-    """RGB frames in, keypoint vectors out. Not thread-safe: one thread calls `extract`."""
+    """RGB frames in, keypoint vectors out. One thread uses it.
+
+    Up to `depth` frames can be in MediaPipe's graph at once (`submit` ... `collect`, in
+    order; see `holistic_graph`); `extract` is both for one frame. `started_at`/`finished_at`
+    are when the last collected frame went into the graph and when its vector was ready
+    (time.monotonic): with two frames in the graph that span is longer than the frame period.
+    """
 
     def __init__(
         self,
@@ -79,44 +103,34 @@ class HolisticExtractor:
         min_detection_confidence: float = 0.5,
         min_tracking_confidence: float = 0.5,
     ) -> None:
-        check_pose_model(model_complexity)
+        from .holistic_graph import HolisticGraph
+
         self.layout = layout
         self.model_complexity = model_complexity
-        # MediaPipe (and TensorFlow, which it imports when installed) log to stderr from C++;
-        # keep their chatter out of the journal unless the user asked for it.
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        os.environ.setdefault("GLOG_minloglevel", "2")
-        from mediapipe.python.solutions import holistic
-
-        self._holistic = holistic.Holistic(
-            static_image_mode=False,
-            model_complexity=model_complexity,
-            min_detection_confidence=min_detection_confidence,
-            min_tracking_confidence=min_tracking_confidence,
-        )
-
+        self._holistic = new_holistic(model_complexity, min_detection_confidence, min_tracking_confidence)
+        self._graph = HolisticGraph(self._holistic)
+        self.depth = self._graph.depth
         self.started_at = self.finished_at = 0.0
-        """time.monotonic() when the last vector was begun and ready."""
-        self._pending: np.ndarray | None = None
 
-    depth = 1
-    """Frames in flight: `submit` then `collect`, as `ExtractorProcess` does."""
+    def submit(self, rgb: np.ndarray) -> None:
+        """Send one RGB uint8 frame into the graph; the caller may reuse its buffer at once."""
+        if len(self._graph) >= self.depth:
+            raise RuntimeError("collect() a result before submitting more frames")
+        self._graph.submit(rgb)
 
-    def extract(self, rgb: np.ndarray) -> np.ndarray:
-        """The keypoint vector (layout.size,) float32 of one RGB uint8 frame."""
-        self.started_at = time.monotonic()
-        rgb.flags.writeable = False  # lets MediaPipe use the buffer without a copy
-        values = landmarks_to_vector(self._holistic.process(rgb), self.layout)
+    def collect(self) -> np.ndarray:
+        """The keypoint vector (layout.size,) float32 of the oldest submitted frame."""
+        results, self.started_at = self._graph.collect()
+        values = landmarks_to_vector(results, self.layout)
         self.finished_at = time.monotonic()
         return values
 
-    def submit(self, rgb: np.ndarray) -> None:
-        self._pending = rgb
-
-    def collect(self) -> np.ndarray:
-        assert self._pending is not None, "submit a frame first"
-        rgb, self._pending = self._pending, None
-        return self.extract(rgb)
+    def extract(self, rgb: np.ndarray) -> np.ndarray:
+        """The keypoint vector of one RGB uint8 frame, with nothing else in flight."""
+        if len(self._graph):
+            raise RuntimeError("extract() with frames in flight: collect() them first")
+        self.submit(rgb)
+        return self.collect()
 
     def close(self) -> None:
         self._holistic.close()

@@ -4,14 +4,16 @@ MediaPipe keeps the cores busy. The threads after it need little CPU but need it
 under EEVDF (Linux 6.6+) a woken thread waits for the running one's slice to end (about
 3 ms), which is where most of a window's wait after its keypoints were ready went. A thread
 that asks for a short slice (Linux 6.12+, no privilege needed) gets an earlier deadline and
-runs as soon as it wakes. File decoding, which has no deadline at all, asks for less
-priority instead. Both are requests: where the kernel or a seccomp filter (the systemd unit's
-`~@resources`) refuses, the thread runs as before, and the log says so at debug level.
+runs as soon as it wakes. MediaPipe's process, which keeps the cores busy, and file
+decoding, which has no deadline at all, ask for less priority instead (a higher nice
+value). All are requests: where the kernel or a seccomp filter refuses, the thread runs as
+before, and the log says so at debug level.
 """
 
 from __future__ import annotations
 
 import ctypes
+import errno
 import logging
 import os
 import platform
@@ -35,36 +37,50 @@ class _SchedAttr(ctypes.Structure):
     ]
 
 
+def _sched_setattr(tid: int, nice: int, runtime_ns: int) -> int:
+    """0, or the errno of sched_setattr(SCHED_OTHER, `nice`, slice `runtime_ns`) on `tid`."""
+    nr = _SCHED_SETATTR.get(platform.machine())
+    if nr is None:
+        return errno.ENOSYS
+    attr = _SchedAttr(size=ctypes.sizeof(_SchedAttr), sched_policy=0, sched_nice=nice, sched_runtime=runtime_ns)
+    libc = ctypes.CDLL(None, use_errno=True)
+    return 0 if libc.syscall(nr, tid, ctypes.byref(attr), 0) == 0 else ctypes.get_errno()
+
+
 def lower_thread_priority(by: int) -> bool:
-    """Raise the calling thread's nice value by `by` (on Linux a thread is its own task)."""
+    """Raise the calling thread's nice value by `by` (on Linux a thread is its own task; the
+    threads it starts afterwards inherit the value)."""
     try:
         tid = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + by))
-        return True
+        nice = min(19, os.getpriority(os.PRIO_PROCESS, tid) + by)
     except (AttributeError, OSError) as exc:
         log.debug("could not lower %s's priority: %s", threading.current_thread().name, exc)
         return False
+    try:
+        os.setpriority(os.PRIO_PROCESS, tid, nice)
+        return True
+    except OSError as exc:
+        # The systemd unit filters setpriority (@resources) but lets sched_setattr through.
+        err = _sched_setattr(tid, nice, 0)
+        if err:
+            log.debug("could not lower %s's priority: %s; %s", threading.current_thread().name, exc, os.strerror(err))
+        return err == 0
 
 
 def request_short_slice(microseconds: int = SHORT_SLICE_US) -> bool:
     """Ask for a `microseconds` time slice for the calling thread (SCHED_OTHER, its nice
     value unchanged); True when the kernel took it."""
-    nr = _SCHED_SETATTR.get(platform.machine())
-    if nr is None or not hasattr(os, "getpriority"):
+    if not hasattr(os, "getpriority"):
         return False
     tid = threading.get_native_id()
     try:
-        attr = _SchedAttr(size=ctypes.sizeof(_SchedAttr), sched_policy=0,
-                          sched_nice=os.getpriority(os.PRIO_PROCESS, tid), sched_runtime=microseconds * 1000)
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.syscall(nr, tid, ctypes.byref(attr), 0) == 0:
-            return True
-        err = ctypes.get_errno()
+        err = _sched_setattr(tid, os.getpriority(os.PRIO_PROCESS, tid), microseconds * 1000)
     except (OSError, AttributeError) as exc:
-        err = exc
-    log.debug("no short slice for %s: %s", threading.current_thread().name,
-              os.strerror(err) if isinstance(err, int) else err)
-    return False
+        log.debug("no short slice for %s: %s", threading.current_thread().name, exc)
+        return False
+    if err:
+        log.debug("no short slice for %s: %s", threading.current_thread().name, os.strerror(err))
+    return err == 0
 
 
 def thread_slice_us(tid: int | None = None) -> int | None:

@@ -46,18 +46,20 @@ def child():
     x.close()
 
 
-def test_same_vectors_as_in_a_thread_with_two_frames_in_flight(child):
+def test_same_vectors_as_in_a_thread_with_frames_in_flight(child):
     images = frames()
     local = HolisticExtractor(TUTORIAL_1662)
-    want = np.stack([local.extract(im) for im in images])
+    want = np.stack([local.extract(im) for im in images])  # one frame at a time
     local.close()
+    assert child.depth >= 3  # two in MediaPipe's graph, one waiting in the socket
     got = []
-    child.submit(images[0])
-    for im in images[1:]:
-        child.submit(im)  # the child finds this one waiting when it finishes the previous
+    for i, im in enumerate(images):
+        if i >= child.depth:
+            got.append(child.collect())
+            assert child.started_at <= child.finished_at
+        child.submit(im)
+    while len(got) < len(images):
         got.append(child.collect())
-        assert child.started_at <= child.finished_at
-    got.append(child.collect())
     got = np.stack(got)
     assert got.shape == (len(images), 1662) and got.dtype == np.float32
     np.testing.assert_array_equal(got, want)  # MediaPipe's tracking state travels in order
@@ -65,12 +67,12 @@ def test_same_vectors_as_in_a_thread_with_two_frames_in_flight(child):
 
 def test_no_more_than_depth_frames_in_flight(child):
     im = frames(1)[0]
-    child.submit(im)
-    child.submit(im)
+    for _ in range(child.depth):
+        child.submit(im)
     with pytest.raises(RuntimeError, match="collect"):
         child.submit(im)
-    child.collect()
-    child.collect()
+    for _ in range(child.depth):
+        child.collect()
 
 
 def test_bigger_frames_grow_the_shared_buffer():
@@ -89,6 +91,22 @@ def test_bigger_frames_grow_the_shared_buffer():
         ref.close()
     for got, w in zip((a, b, c), want, strict=True):
         np.testing.assert_array_equal(got, w)
+
+
+def test_mediapipe_runs_below_the_daemons_priority(child):
+    """The child and every thread MediaPipe started in it run at a higher nice value than the
+    daemon's threads, which then never queue behind it for a core."""
+    from signd.daemon.extractor_process import EXTRACTOR_NICENESS
+
+    child.extract(frames(1)[0])  # MediaPipe's threads exist and have worked
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    tasks = os.listdir(f"/proc/{child._proc.pid}/task")
+    nices = []
+    for tid in tasks:
+        with open(f"/proc/{child._proc.pid}/task/{tid}/stat") as f:
+            nices.append(int(f.read().rsplit(")", 1)[1].split()[16]))
+    assert len(tasks) > 2  # MediaPipe's worker threads, not just the main one
+    assert set(nices) == {min(19, ours + EXTRACTOR_NICENESS)}
 
 
 def test_child_ignores_the_stop_signals_and_leaves_when_told():

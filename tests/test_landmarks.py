@@ -105,18 +105,18 @@ def test_missing_parts_are_zeros_in_both_layouts():
 
 def test_real_holistic_output_reads_the_same_both_ways():
     cv2 = pytest.importorskip("cv2")
-    from signd.daemon.keypoints import HolisticExtractor
+    from signd.daemon.keypoints import new_holistic
 
     video = shared_path("videos", "thanks.mp4")
     cap = cv2.VideoCapture(str(video))
-    extractor = HolisticExtractor()
+    holistic = new_holistic(1)
     read = 0
     try:
         while read < 20:
             ok, bgr = cap.read()
             if not ok:
                 break
-            res = extractor._holistic.process(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+            res = holistic.process(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
             for lst, n, width in ((res.pose_landmarks, 33, 4), (res.face_landmarks, 468, 3),
                                   (res.left_hand_landmarks, 21, 3), (res.right_hand_landmarks, 21, 3)):
                 if lst is None:
@@ -127,5 +127,5 @@ def test_real_holistic_output_reads_the_same_both_ways():
                 read += 1
     finally:
         cap.release()
-        extractor.close()
+        holistic.close()
     assert read >= 20

@@ -159,8 +159,37 @@ def test_file_decoding_runs_below_the_extractors_priority(synthetic_npz, synthet
         p = Pipeline(src, Classifier.load(synthetic_model), [Collect()], PipelineConfig(), None, stop)
         p.start()
         assert p.wait(60) and p.error is None
+    from signd.daemon.pipeline import CAPTURE_NICENESS
+
     base = nice()
-    assert seen[False] == base and seen[True] == min(19, base + 10)
+    assert seen[False] == base and seen[True] == min(19, base + CAPTURE_NICENESS)
+
+
+def test_lowering_priority_falls_back_to_sched_setattr(monkeypatch):
+    """The systemd unit filters setpriority but not sched_setattr: the same request still works."""
+    import os
+
+    from signd.daemon import scheduling
+
+    def refused(*args):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(scheduling.os, "setpriority", refused)
+    out = {}
+
+    def body():
+        before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        out["ok"] = scheduling.lower_thread_priority(3)
+        out["delta"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) - before
+        out["before"] = before
+
+    t = threading.Thread(target=body)
+    t.start()
+    t.join()
+    if scheduling._SCHED_SETATTR.get(__import__("platform").machine()) is None:
+        assert out["ok"] is False
+    else:
+        assert out["ok"] is True and out["delta"] == min(3, 19 - out["before"])
 
 
 def test_threads_after_extraction_ask_for_a_short_slice(synthetic_npz, synthetic_model):
