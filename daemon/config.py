@@ -62,6 +62,10 @@ class KeypointsConfig:
     isolate: bool = True
     """Run MediaPipe in a process of its own (Linux), so that its Python side and the
     inference thread never wait for each other's GIL; false keeps it in a thread."""
+    niceness: int = 5
+    """How far that process yields the CPU (nice value, 0-19): 5 = to the daemon's own
+    threads, which need little but need it at once; 0 when other programs on the machine (a
+    kiosk browser) should not get ahead of MediaPipe either."""
 
 
 @dataclass
@@ -208,6 +212,7 @@ def check(cfg: RunConfig) -> RunConfig:
         ("model.runtime", cfg.model.runtime in ("", "ai-edge-litert", "tflite-runtime", "tensorflow"),
          "must be ai-edge-litert, tflite-runtime or tensorflow"),
         ("keypoints.model_complexity", cfg.keypoints.model_complexity in (0, 1, 2), "must be 0, 1 or 2"),
+        ("keypoints.niceness", 0 <= cfg.keypoints.niceness <= 19, "must be 0-19"),
         ("window.stride", cfg.window.stride >= 1, "must be >= 1"),
         ("window.reset_after", cfg.window.reset_after >= 0, "must be >= 0 (0 = never)"),
         ("window.seconds", cfg.window.seconds is None or cfg.window.seconds >= 0,

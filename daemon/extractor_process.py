@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 
 START_TIMEOUT = 120.0  # importing mediapipe and building the graph, on a slow Pi's SD card
 RESULT_POLL = 0.5
-EXTRACTOR_NICENESS = 5
 
 
 class ExtractorGone(RuntimeError):
@@ -47,7 +46,7 @@ def supported() -> bool:
     return hasattr(os, "memfd_create")
 
 
-def _serve(conn: Connection, layout_name: str, model_complexity: int) -> None:
+def _serve(conn: Connection, layout_name: str, model_complexity: int, niceness: int) -> None:
     """The child: build Holistic, then answer frames until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -58,7 +57,8 @@ def _serve(conn: Connection, layout_name: str, model_complexity: int) -> None:
     # MediaPipe keeps both cores busy, and the daemon's own threads (a window's inference,
     # the hand-over) must not queue behind it. Measured side by side: post-extraction p95
     # 4.2-4.9 -> 3.5 ms, frames per second unchanged (the daemon's threads need little CPU).
-    lower_thread_priority(EXTRACTOR_NICENESS)
+    if niceness:
+        lower_thread_priority(niceness)
 
     try:
         extractor = HolisticExtractor(layout_named(layout_name), model_complexity)
@@ -121,13 +121,13 @@ class ExtractorProcess:
     the moment a result leaves it instead of after a round trip to this process."""
     SLOTS = depth  # frames the shared buffer holds: as many as may be in flight
 
-    def __init__(self, layout: Layout, model_complexity: int = 1) -> None:
+    def __init__(self, layout: Layout, model_complexity: int = 1, niceness: int = 5) -> None:
         self.layout = layout
         # A plain child interpreter, not multiprocessing's spawn: that would re-run the
         # parent's main module (a script, pytest, `python -c`) before getting to work.
         ours, theirs = socket.socketpair()
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", __name__, str(theirs.fileno()), layout.name, str(model_complexity)],
+            [sys.executable, "-m", __name__, str(theirs.fileno()), layout.name, str(model_complexity), str(niceness)],
             pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
             # numpy's BLAS would start a thread per core at import, before the child lowers
             # its priority; the child does no linear algebra.
@@ -233,4 +233,4 @@ class ExtractorProcess:
 
 
 if __name__ == "__main__":
-    _serve(Connection(int(sys.argv[1])), sys.argv[2], int(sys.argv[3]))
+    _serve(Connection(int(sys.argv[1])), sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))

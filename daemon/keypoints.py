@@ -145,6 +145,8 @@ class ExtractorSpec:
     layout: Layout = TUTORIAL_1662
     model_complexity: int = 1
     isolated: bool = False
+    niceness: int = 5
+    """The child's nice value above the daemon's (see extractor_process)."""
 
     def check(self) -> None:
         """Fail now, where the daemon is starting, for what would fail in `build`."""
@@ -154,7 +156,7 @@ class ExtractorSpec:
         from .extractor_process import ExtractorProcess, supported
 
         if self.isolated and supported():
-            return ExtractorProcess(self.layout, self.model_complexity)
+            return ExtractorProcess(self.layout, self.model_complexity, self.niceness)
         return HolisticExtractor(self.layout, self.model_complexity)
 
 

@@ -64,7 +64,7 @@ def build_pipeline(
     if source.kind == "image":
         # The model's layout decides what to extract; the face is only computed when needed.
         layout = classifier.layout if classifier.layout.face is None else TUTORIAL_1662
-        extractor = ExtractorSpec(layout, cfg.keypoints.model_complexity, cfg.keypoints.isolate)
+        extractor = ExtractorSpec(layout, cfg.keypoints.model_complexity, cfg.keypoints.isolate, cfg.keypoints.niceness)
 
     source.open()
     try:

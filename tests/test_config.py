@@ -41,6 +41,8 @@ def test_cli_overrides_the_file(tmp_path):
     ('[socket]\nmode = "rw"\n', "socket.mode: expected an octal mode"),
     ('[socket]\ntcp = "localhost"\n', "socket.tcp: expected HOST:PORT"),
     ('[keypoints]\nmodel_complexity = 3\n', "keypoints.model_complexity: must be 0, 1 or 2"),
+    ('[keypoints]\nniceness = 20\n', "keypoints.niceness: must be 0-19"),
+    ('[keypoints]\nniceness = -1\n', "keypoints.niceness: must be 0-19"),
     ("[source\n", "not valid TOML"),
 ])
 def test_bad_config_names_the_key(tmp_path, text, message):

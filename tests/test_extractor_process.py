@@ -96,8 +96,6 @@ def test_bigger_frames_grow_the_shared_buffer():
 def test_mediapipe_runs_below_the_daemons_priority(child):
     """The child and every thread MediaPipe started in it run at a higher nice value than the
     daemon's threads, which then never queue behind it for a core."""
-    from signd.daemon.extractor_process import EXTRACTOR_NICENESS
-
     child.extract(frames(1)[0])  # MediaPipe's threads exist and have worked
     ours = os.getpriority(os.PRIO_PROCESS, 0)
     tasks = os.listdir(f"/proc/{child._proc.pid}/task")
@@ -106,7 +104,7 @@ def test_mediapipe_runs_below_the_daemons_priority(child):
         with open(f"/proc/{child._proc.pid}/task/{tid}/stat") as f:
             nices.append(int(f.read().rsplit(")", 1)[1].split()[16]))
     assert len(tasks) > 2  # MediaPipe's worker threads, not just the main one
-    assert set(nices) == {min(19, ours + EXTRACTOR_NICENESS)}
+    assert set(nices) == {min(19, ours + 5)}  # the default [keypoints] niceness
 
 
 def test_child_ignores_the_stop_signals_and_leaves_when_told():
@@ -144,3 +142,15 @@ def test_live_pipeline_with_the_isolated_extractor(synthetic_model):
     assert p.error is None
     assert p.stats.counters.frames_dropped > 0  # the fake camera is faster than MediaPipe
     assert p.stats.snapshot()["timings_ms"]["extraction"]["p50"] > 1.0
+
+
+def test_niceness_zero_keeps_mediapipe_at_the_daemons_priority():
+    x = ExtractorProcess(POSE_HANDS_258, niceness=0)
+    try:
+        x.extract(frames(1)[0])
+        ours = os.getpriority(os.PRIO_PROCESS, 0)
+        for tid in os.listdir(f"/proc/{x._proc.pid}/task"):
+            with open(f"/proc/{x._proc.pid}/task/{tid}/stat") as f:
+                assert int(f.read().rsplit(")", 1)[1].split()[16]) == ours
+    finally:
+        x.close()
