@@ -6,8 +6,8 @@ waits, because the pose model of frame n+1 may not start. The graph itself allow
 overlap: every calculator still sees its timestamps in order, and tracking (the regions of
 interest carried from one frame to the next through MediaPipe's loopback streams) waits for
 the previous frame's landmarks, so the results are the same, bit for bit (tested), while two
-frames in the graph keep both cores busy: 1.15x the frames per second of `process` on the
-same frames on two x86 cores.
+frames in the graph keep both cores busy: 1.12-1.16x the frames per second of `process` on
+the same frames on two x86 cores.
 
 Results are gathered per timestamp from the graph's own output observers (`process` keeps
 only the latest packet per stream); a stream has settled a frame when it sent a packet at
