@@ -101,6 +101,24 @@ def test_signd_run_on_the_video(tmp_path):
         assert line.startswith('{"v":1,"type":"gesture"')
 
 
+def test_the_keypoint_process_and_the_thread_give_the_same_events(tmp_path):
+    """Frames in flight through the whole pipeline, MediaPipe in its child (three in flight)
+    or in the extraction thread (two): the same events, scores and frames."""
+    import json
+
+    video = shared_path("videos", "hello.mp4")
+    runs = {}
+    for isolate in ("true", "false"):
+        cfg = tmp_path / f"isolate-{isolate}.toml"
+        cfg.write_text(f"[keypoints]\nisolate = {isolate}\n")
+        p = run_signd("run", "--config", str(cfg), "--source", str(video), "--fast", "--repeat", "3")
+        assert p.returncode == 0, p.stderr
+        assert "frames 111 (dropped 0)" in p.stderr
+        events = [json.loads(line) for line in p.stdout.splitlines()]
+        runs[isolate] = [(e["label"], e["score"], e["top"], e["frame"]) for e in events]
+    assert runs["true"] and runs["true"] == runs["false"]
+
+
 def test_missing_pose_model_says_where_to_put_it():
     import os
 
