@@ -20,7 +20,7 @@ own process, on this machine's cores (as on a Pi, where the browser shares the b
    and uptime) read by a client that watches only status, present in both; the daemon's CPU
    time per frame comes from /proc, which other processes' load disturbs far less.
 
-    python bench/kiosk_load.py [--cycles 6] [--seconds 8] [--video PATH] [--json]
+    python bench/kiosk_load.py [--cycles 6] [--seconds 8] [--video PATH] [--niceness N] [--json]
 """
 
 from __future__ import annotations
@@ -74,11 +74,15 @@ def pids_with(needle: str) -> list[int]:
 class Rig:
     """A daemon (with a client watching its status), and the kiosk and a browser page when attached."""
 
+    niceness: int | None = None
+    """[keypoints] niceness for the daemon; None keeps its default."""
+
     def __init__(self, tmp: Path, daemon_args: list[str]) -> None:
         self.tmp = Path(tempfile.mkdtemp(dir=tmp))
         self.sock = str(self.tmp / "events.sock")
         cfg = self.tmp / "signd.toml"
-        cfg.write_text("[socket]\nheartbeat = 1.0\n")
+        keypoints = "" if self.niceness is None else f"[keypoints]\nniceness = {self.niceness}\n"
+        cfg.write_text("[socket]\nheartbeat = 1.0\n" + keypoints)
         self.daemon = Daemon(self.tmp, "--config", str(cfg), "--socket", self.sock, *daemon_args)
         self.kiosk: KioskProcess | None = None
         self.browser: Chromium | None = None
@@ -256,8 +260,10 @@ def main() -> int:
     ap.add_argument("--video", help="a video for the MediaPipe runs (default ../shared/data/videos/hello.mp4)")
     ap.add_argument("--parts", default="keeping,video,replay",
                     help="what to run, comma-separated: keeping (up at 30 fps), video, replay (throughput)")
+    ap.add_argument("--niceness", type=int, help="[keypoints] niceness of the daemon (default: its own)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    Rig.niceness = args.niceness
     # Stopped early: unwind, so that every daemon, kiosk and browser started here is stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
 
@@ -269,7 +275,8 @@ def main() -> int:
     video = args.video or str(SHARED / "videos" / "hello.mp4")
 
     parts = set(args.parts.split(","))
-    report: dict = {"cpus": os.cpu_count(), "load_avg_at_start": os.getloadavg()[0], "throughput": []}
+    report: dict = {"cpus": os.cpu_count(), "load_avg_at_start": os.getloadavg()[0], "throughput": [],
+                    "niceness": args.niceness}
     if "keeping" in parts:
         print(f"1. keeping up: {Path(recording).name} at 30 fps, kiosk + headless Chromium", file=sys.stderr)
         report["keeping_up"] = keeping_up(tmp, recording, model, max(args.seconds, 15.0))
