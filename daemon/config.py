@@ -19,6 +19,7 @@ import tomllib
 
 from .broker import check_mqtt
 from .errors import ConfigError
+from .scheduling import EXTRACTOR_NICENESS
 from .smoothing import SmoothingConfig
 
 DEFAULT_CONFIG_PATH = "/etc/signd/signd.toml"
@@ -62,7 +63,7 @@ class KeypointsConfig:
     isolate: bool = True
     """Run MediaPipe in a process of its own (Linux), so that its Python side and the
     inference thread never wait for each other's GIL; false keeps it in a thread."""
-    niceness: int = 5
+    niceness: int = EXTRACTOR_NICENESS
     """How far that process yields the CPU (nice value, 0-19): 5 = to the daemon's own
     threads, which need little but need it at once; 0 when other busy programs on the machine
     should not get ahead of MediaPipe either. (The kiosk page rendering beside it is not one:

@@ -30,6 +30,7 @@ import numpy as np
 
 from .holistic_graph import HolisticGraph
 from .layout import Layout, layout_named
+from .scheduling import EXTRACTOR_NICENESS
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +122,7 @@ class ExtractorProcess:
     the moment a result leaves it instead of after a round trip to this process."""
     SLOTS = depth  # frames the shared buffer holds: as many as may be in flight
 
-    def __init__(self, layout: Layout, model_complexity: int = 1, niceness: int = 5) -> None:
+    def __init__(self, layout: Layout, model_complexity: int = 1, niceness: int = EXTRACTOR_NICENESS) -> None:
         self.layout = layout
         # A plain child interpreter, not multiprocessing's spawn: that would re-run the
         # parent's main module (a script, pytest, `python -c`) before getting to work.

@@ -48,9 +48,6 @@ class _Outputs:
             self.settled[stream] = ts
             self.cond.notify_all()
 
-    def clear(self) -> None:  # SolutionBase.process calls it; never used alongside it
-        pass
-
     def take(self, ts: int, graph: Any) -> dict[str, Any]:
         """The packets of frame `ts` once every stream has settled it."""
         deadline = time.monotonic() + RESULT_TIMEOUT

@@ -18,6 +18,7 @@ import numpy as np
 from .errors import InputError
 from .landmarks import landmarks_to_vector
 from .layout import HAND_LANDMARKS, POSE_LANDMARKS, TUTORIAL_1662, Layout
+from .scheduling import EXTRACTOR_NICENESS
 
 if TYPE_CHECKING:
     from .extractor_process import ExtractorProcess
@@ -145,7 +146,7 @@ class ExtractorSpec:
     layout: Layout = TUTORIAL_1662
     model_complexity: int = 1
     isolated: bool = False
-    niceness: int = 5
+    niceness: int = EXTRACTOR_NICENESS
     """The child's nice value above the daemon's (see extractor_process)."""
 
     def check(self) -> None:

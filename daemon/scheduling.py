@@ -21,6 +21,10 @@ import threading
 
 log = logging.getLogger(__name__)
 
+EXTRACTOR_NICENESS = 5
+"""The keypoint process's nice value above the daemon's: MediaPipe yields the cores to the
+daemon's own threads, which need little CPU but need it at once."""
+
 SHORT_SLICE_US = 100
 """The kernel's minimum: the work after extraction is 0.1-0.5 ms a window."""
 

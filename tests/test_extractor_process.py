@@ -39,6 +39,15 @@ def frames(n=12, width=640):
     return out
 
 
+def thread_nices(pid: int) -> list[int]:
+    """The nice value of each thread of process `pid` (field 19 of /proc/PID/task/TID/stat)."""
+    out = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/stat") as f:
+            out.append(int(f.read().rsplit(")", 1)[1].split()[16]))
+    return out
+
+
 @pytest.fixture(scope="module")
 def child():
     x = ExtractorProcess(TUTORIAL_1662)
@@ -98,12 +107,8 @@ def test_mediapipe_runs_below_the_daemons_priority(child):
     daemon's threads, which then never queue behind it for a core."""
     child.extract(frames(1)[0])  # MediaPipe's threads exist and have worked
     ours = os.getpriority(os.PRIO_PROCESS, 0)
-    tasks = os.listdir(f"/proc/{child._proc.pid}/task")
-    nices = []
-    for tid in tasks:
-        with open(f"/proc/{child._proc.pid}/task/{tid}/stat") as f:
-            nices.append(int(f.read().rsplit(")", 1)[1].split()[16]))
-    assert len(tasks) > 2  # MediaPipe's worker threads, not just the main one
+    nices = thread_nices(child._proc.pid)
+    assert len(nices) > 2  # MediaPipe's worker threads, not just the main one
     assert set(nices) == {min(19, ours + 5)}  # the default [keypoints] niceness
 
 
@@ -148,9 +153,6 @@ def test_niceness_zero_keeps_mediapipe_at_the_daemons_priority():
     x = ExtractorProcess(POSE_HANDS_258, niceness=0)
     try:
         x.extract(frames(1)[0])
-        ours = os.getpriority(os.PRIO_PROCESS, 0)
-        for tid in os.listdir(f"/proc/{x._proc.pid}/task"):
-            with open(f"/proc/{x._proc.pid}/task/{tid}/stat") as f:
-                assert int(f.read().rsplit(")", 1)[1].split()[16]) == ours
+        assert set(thread_nices(x._proc.pid)) == {os.getpriority(os.PRIO_PROCESS, 0)}
     finally:
         x.close()
