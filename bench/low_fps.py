@@ -17,27 +17,22 @@ import argparse
 import numpy as np
 
 from signd.daemon.classifier import Classifier
-from signd.daemon.config import SmoothingOverrides, default_model_path, smoothing_for
+from signd.daemon.config import WindowConfig, default_model_path
+from signd.daemon.keypoints import Keypoints
 from signd.daemon.layout import layout_named
-from signd.daemon.smoothing import Smoother
+from signd.daemon.recognizer import Recognition, Recognizer
+from signd.daemon.smoothing import SmoothingOverrides
 from signd.daemon.sources.replay import demo_path
-from signd.daemon.window import TimedWindowBuffer, WindowBuffer
 
 
 def signs_found(frames: np.ndarray, times: np.ndarray, layout, c: Classifier, span: float | None) -> list[str]:
-    w = WindowBuffer(c.window, layout.size) if span is None else TimedWindowBuffer(c.window, layout.size, span)
-    s = Smoother(c.labels, smoothing_for(c.manifest.extra, SmoothingOverrides()))
-    out = []
-    for i, (kp, t) in enumerate(zip(frames, times, strict=True)):
-        if w.absent_too_long(bool(layout.hands(kp)), t):
-            if d := s.end_segment():
-                out.append(d.label)
-            w.reset()
-        if (win := w.push(kp, i, t, t)) is not None and (d := s.update(c.predict(win.frames, layout), i, t, t)):
-            out.append(d.label)
-    if d := s.end_segment():
-        out.append(d.label)
-    return out
+    """The runtime's recognizer over frames taken at `times`: the model's own settings, but
+    the window in frames (`span` None) or over `span` seconds."""
+    rec = Recognition.resolve(WindowConfig(seconds=span or 0.0), SmoothingOverrides(), c.manifest.runtime)
+    recognizer = Recognizer(c.labels, c.window, layout, rec, lambda w: c.predict(w, layout))
+    hands = layout.hands(frames)
+    stream = (Keypoints(kp, i, t, t, bool(h)) for i, (kp, t, h) in enumerate(zip(frames, times, hands, strict=True)))
+    return [d.label for d in recognizer.run(stream)]
 
 
 def signer_stream(path: str, labels: list[str], clips: int) -> tuple[np.ndarray, list[str], object]:

@@ -10,7 +10,6 @@ the caller hands over a model object.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import sys
@@ -27,7 +26,7 @@ from signd.daemon.errors import ConfigError, DataError
 from signd.daemon.layout import layout_for_size, layout_named
 from signd.daemon.tflite_file import read_ops
 from signd.models.features import FEATURE_SETS, feature_dim
-from signd.models.manifest import GoldenPair, Manifest
+from signd.models.manifest import GoldenPair, Manifest, RuntimeHints, file_sha256
 
 from . import verify
 from .compat import TARGETS, unsupported
@@ -56,14 +55,6 @@ class ConversionRefused(DataError):
     def __init__(self, message: str, report: Report) -> None:
         super().__init__(message)
         self.report = report
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _save_model_object(model: Any, workdir: Path) -> tuple[Path, str]:
@@ -153,6 +144,7 @@ def convert_model(
     features: str = "raw",
     name: str = "",
     extra: dict[str, Any] | None = None,
+    hints: RuntimeHints | None = None,
     progress: bool | None = None,
     try_int8_loop: bool = False,
     latency_runs: int = 50,
@@ -177,7 +169,7 @@ def convert_model(
             out_path = check_output(out)
             source, display = _save_model_object(model, workdir)
             name = name or getattr(model, "name", "") or out_path.stem
-        report = Report(source=display, source_sha256=_sha256(source), target=target, forced=force,
+        report = Report(source=display, source_sha256=file_sha256(source), target=target, forced=force,
                         features=features, data=[str(d) for d in data])
         specs = _plan(quantize, target, try_int8_loop)
         runtimes = installed_runtimes()
@@ -188,7 +180,7 @@ def convert_model(
         finally:
             bar.close()
         chosen = _choose(report, quantize, force)
-        _write(report, chosen, checked, out_path, name, extra)
+        _write(report, chosen, checked, out_path, name, extra, hints)
     return report
 
 
@@ -372,7 +364,7 @@ def _choose(report: Report, quantize: str, force: bool) -> VariantResult:
 
 
 def _write(report: Report, chosen: VariantResult, checked: _Checked, out_path: Path, name: str,
-           extra: dict[str, Any] | None) -> None:
+           extra: dict[str, Any] | None, hints: RuntimeHints | None) -> None:
     vset, outputs = checked.vset, checked.outputs[chosen.id]
     count = max(1, min(GOLDEN_MAX, GOLDEN_BUDGET_BYTES // max(1, vset.X[0].nbytes)))
     golden_idx = verify.golden_indexes(vset, len(report.labels), count)
@@ -394,6 +386,7 @@ def _write(report: Report, chosen: VariantResult, checked: _Checked, out_path: P
         labels=report.labels, window=report.frames, layout=report.layout, features=report.features,
         name=name, quantization=chosen.quantize, source_sha256=report.source_sha256,
         tensorflow_version=report.tensorflow_version, verified_runtimes=verified, golden=golden,
+        runtime=hints or RuntimeHints(),
         extra={
             "convert": {
                 "source": report.source, "saved_by": report.saved_by, "loader": report.loader,

@@ -20,11 +20,11 @@ import numpy as np
 
 from .config import RunConfig
 from .events import Event
-from .keypoints import HolisticExtractor, new_holistic
+from .holistic import HolisticExtractor, new_holistic
 from .layout import TUTORIAL_1662
 from .publishers.base import Publisher
-from .runner import build_pipeline, run_until_done
-from .sources import SourceOptions, make_source
+from .service import Service
+from .sources import make_source
 from .sources.video import VideoSource
 
 
@@ -57,18 +57,22 @@ def peak_rss_mb() -> float:
 
 
 class _RssSampler(threading.Thread):
-    """RSS against windows processed, sampled every 50 ms while the pipeline runs."""
+    """RSS against windows processed, sampled every 50 ms while the service's pipeline runs."""
 
-    def __init__(self, pipeline: Any) -> None:
+    def __init__(self, service: Service) -> None:
         super().__init__(daemon=True, name="signd-bench-rss")
-        self.pipeline = pipeline
+        self.service = service
         self.samples: list[tuple[int, float]] = []
         self.done = threading.Event()
 
+    def _sample(self) -> None:
+        if self.service.pipeline is not None:
+            self.samples.append((self.service.pipeline.stats.counters.windows, rss_mb()))
+
     def run(self) -> None:
         while not self.done.wait(0.05):
-            self.samples.append((self.pipeline.stats.counters.windows, rss_mb()))
-        self.samples.append((self.pipeline.stats.counters.windows, rss_mb()))
+            self._sample()
+        self._sample()
 
     def growth(self) -> dict[str, float]:
         """RSS once 10% of the windows are through (warm) and at the end."""
@@ -81,13 +85,18 @@ class _RssSampler(threading.Thread):
 
 
 def run_pipeline_once(cfg: RunConfig) -> dict[str, Any]:
+    """One round: `signd run`'s own supervisor loop, events serialised and discarded."""
     pub = DevNullPublisher()
-    pipeline = build_pipeline(replace(cfg, source=replace(cfg.source, fast=True)), [pub])
-    sampler = _RssSampler(pipeline)
+    service = Service(replace(cfg, source=replace(cfg.source, fast=True)), sinks=[pub])
+    sampler = _RssSampler(service)
     sampler.start()
-    run_until_done(pipeline)
-    sampler.done.set()
-    sampler.join()
+    try:
+        service.run()
+    finally:
+        sampler.done.set()
+        sampler.join()
+    pipeline = service.pipeline
+    assert pipeline is not None
     snap = pipeline.stats.snapshot()
     snap["rss"] = sampler.growth()
     snap["model"] = pipeline.classifier.model.path
@@ -97,14 +106,13 @@ def run_pipeline_once(cfg: RunConfig) -> dict[str, Any]:
 
 
 def _is_video(cfg: RunConfig) -> bool:
-    return isinstance(make_source(cfg.source.uri, threading.Event(), SourceOptions(fast=True)), VideoSource)
+    return isinstance(make_source(cfg.source, threading.Event()), VideoSource)
 
 
 def decode_frames(cfg: RunConfig) -> list[np.ndarray]:
     """Every frame the pipeline would see (same size, RGB), decoded up front."""
     stop = threading.Event()
-    sc = cfg.source
-    src = make_source(sc.uri, stop, SourceOptions(fast=True, repeat=sc.repeat, max_width=sc.max_width or None))
+    src = make_source(replace(cfg.source, fast=True), stop)
     src.open()
     frames = []
     try:
@@ -152,8 +160,7 @@ def graph_alone(frames: list[np.ndarray], model_complexity: int) -> dict[str, An
 def sequential_loop(cfg: RunConfig) -> dict[str, Any]:
     """The tutorial's loop without the model: decode a frame, run Holistic, one thread."""
     stop = threading.Event()
-    sc = cfg.source
-    src = make_source(sc.uri, stop, SourceOptions(fast=True, repeat=sc.repeat, max_width=sc.max_width or None))
+    src = make_source(replace(cfg.source, fast=True), stop)
     src.open()
     extractor = HolisticExtractor(TUTORIAL_1662, cfg.keypoints.model_complexity)
     n = 0

@@ -6,7 +6,6 @@ source's layout go in, probabilities in the manifest's label order come out.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from pathlib import Path
@@ -14,10 +13,11 @@ from pathlib import Path
 import numpy as np
 
 from signd.models.features import compute_features, feature_dim, reads_parts
-from signd.models.manifest import Manifest, manifest_path, read_manifest
+from signd.models.manifest import Manifest, file_sha256, manifest_path, read_manifest
 
+from .config import ModelConfig
 from .errors import DataError, InputError
-from .interpreter import Runtime, TFLiteModel
+from .interpreter import TFLiteModel
 from .layout import Layout, convert_layout, layout_for_size, layout_named
 
 log = logging.getLogger(__name__)
@@ -25,14 +25,6 @@ log = logging.getLogger(__name__)
 # Golden outputs are compared with this tolerance: runtimes and kernels (XNNPACK or not)
 # differ in the last bits, while a wrong or corrupted model is off by far more.
 GOLDEN_TOLERANCE = 1e-3
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class Classifier:
@@ -66,15 +58,12 @@ class Classifier:
             )
 
     @classmethod
-    def load(
-        cls,
-        path: str | os.PathLike[str],
-        labels: list[str] | None = None,
-        num_threads: int = 1,
-        runtime: Runtime | str | None = None,
-    ) -> Classifier:
-        """Load a model and its manifest; a bare `.tflite` needs `labels`."""
-        model = TFLiteModel(path, num_threads=num_threads, runtime=runtime)
+    def load(cls, path: str | os.PathLike[str], config: ModelConfig | None = None) -> Classifier:
+        """Load a model and its manifest as `[model]` says (its path aside); a bare `.tflite`
+        needs `labels`."""
+        cfg = config or ModelConfig()
+        labels = list(cfg.labels)
+        model = TFLiteModel(path, cfg.num_threads, runtime=cfg.runtime or None)
         manifest = read_manifest(path)
         if manifest is None:
             if not labels:

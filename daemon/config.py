@@ -1,4 +1,7 @@
-"""signd's configuration: nested dataclasses, filled from a TOML file and then the command line.
+"""signd's configuration: nested frozen dataclasses, filled from a TOML file and then the command
+line. Each section is what its part of the daemon takes (sources `[source]`, the extractor
+`[keypoints]`, the recognizer `[window]` and `[smoothing]`, the publishers theirs), so every
+setting has one owner and one default, here; a reload builds a new configuration.
 
 Every field is typed; `load_config` checks each value against its type and rejects unknown
 keys by their dotted path (`socket.grup: unknown key`), so a typo never silently falls back
@@ -8,19 +11,18 @@ to a default. An invalid configuration is a ConfigError (exit 78, EX_CONFIG).
 from __future__ import annotations
 
 import os
-import types
-import typing
-from dataclasses import dataclass, field, fields, is_dataclass, replace
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import tomllib
 
-from .broker import check_mqtt
 from .errors import ConfigError
+from .mqtt_settings import MqttConfig, check_mqtt
 from .scheduling import EXTRACTOR_NICENESS
-from .smoothing import SmoothingConfig
+from .smoothing import SmoothingConfig, SmoothingOverrides
+from .typed_fields import FieldError, update_dataclass
 
 DEFAULT_CONFIG_PATH = "/etc/signd/signd.toml"
 
@@ -30,7 +32,7 @@ def default_model_path() -> Path:
     return Path(str(resources.files("signd.models") / "default" / "default.tflite"))
 
 
-@dataclass
+@dataclass(frozen=True)
 class SourceConfig:
     uri: str = "demo"
     """demo, camera:N, /dev/videoN, picamera2[:N], a video file, a signer .npz or an MP_Data folder."""
@@ -45,18 +47,18 @@ class SourceConfig:
     camera_fps: float = 30.0
 
 
-@dataclass
+@dataclass(frozen=True)
 class ModelConfig:
     path: str = ""
     """A .tflite with its manifest <model>.json beside it; empty = the shipped default model."""
-    labels: list[str] = field(default_factory=list)
+    labels: tuple[str, ...] = ()
     """Output names of a model without a manifest, in output order."""
     num_threads: int = 1
     runtime: str = ""
     """ai-edge-litert, tflite-runtime or tensorflow; empty = the first one installed."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class KeypointsConfig:
     model_complexity: int = 1
     """MediaPipe Holistic's pose model: 1 ships with mediapipe; 0 and 2 need their model file."""
@@ -66,11 +68,11 @@ class KeypointsConfig:
     niceness: int = EXTRACTOR_NICENESS
     """How far that process yields the CPU (nice value, 0-19): 5 = to the daemon's own
     threads, which need little but need it at once; 0 when other busy programs on the machine
-    should not get ahead of MediaPipe either. (The kiosk page rendering beside it is not one:
-    the daemon kept 0.885 of its frames per second at 5 and 0.869 at 0, bench/kiosk_load.py.)"""
+    should not get ahead of MediaPipe either (docs/runtime.md: a kiosk page beside it is not
+    one)."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class WindowConfig:
     stride: int = 1
     """Classify a window every `stride` frames (1 = every frame, as the tutorial)."""
@@ -83,21 +85,7 @@ class WindowConfig:
     1.0), else 0."""
 
 
-@dataclass
-class SmoothingOverrides:
-    """Smoothing settings given by the user; unset keeps the model's (or the built-in) default."""
-
-    majority: int | None = None
-    threshold: float | None = None
-    min_hold: int | None = None
-    cooldown: float | None = None
-
-    def apply(self, base: SmoothingConfig) -> SmoothingConfig:
-        given = {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
-        return replace(base, **given)
-
-
-@dataclass
+@dataclass(frozen=True)
 class SocketConfig:
     path: str = ""
     """Unix socket for event clients, e.g. /run/signd/events.sock; empty = no socket."""
@@ -115,35 +103,7 @@ class SocketConfig:
     """A client whose queue stays full this long is disconnected."""
 
 
-@dataclass
-class MqttConfig:
-    url: str = ""
-    """mqtt://HOST[:PORT] (1883) or mqtts://HOST[:PORT] (8883); empty = no MQTT."""
-    device: str = ""
-    """This Pi's name in topics (signd/<device>/gesture); empty = the hostname."""
-    topic_prefix: str = "signd"
-    username: str = ""
-    password_file: str = ""
-    """A file whose first line is the password; empty = systemd's credential mqtt-password, if any."""
-    ca_file: str = ""
-    """mqtts: CA certificates to trust (PEM); empty = the system's."""
-    cert_file: str = ""
-    """mqtts: a client certificate (PEM), for brokers that ask for one; with key_file."""
-    key_file: str = ""
-    queue: int = 1000
-    """Events kept while the broker is away; beyond that the oldest are dropped and counted."""
-    keepalive: int = 30
-    """Seconds between pings when idle; a dead connection is noticed within 1.5 times this."""
-    reconnect_min: float = 1.0
-    """Seconds before the first reconnect attempt; doubled after each failure ..."""
-    reconnect_max: float = 60.0
-    """... up to this."""
-    discovery: bool = False
-    """Publish a Home Assistant discovery message (retained), so gestures show up as an entity."""
-    discovery_prefix: str = "homeassistant"
-
-
-@dataclass
+@dataclass(frozen=True)
 class RunConfig:
     source: SourceConfig = field(default_factory=SourceConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -159,49 +119,6 @@ class RunConfig:
 
 
 # -- validation ------------------------------------------------------------------------------
-
-
-def _type_name(tp: Any) -> str:
-    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(tp, str(tp))
-
-
-def _coerce(value: Any, tp: Any, where: str) -> Any:
-    """`value` as type `tp`, or ConfigError naming `where`."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if value is None:
-            return None
-        return _coerce(value, args[0], where)
-    if origin is list:
-        (item,) = typing.get_args(tp)
-        if not isinstance(value, list):
-            raise ConfigError(f"{where}: expected a list, got {value!r}")
-        return [_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
-    if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if tp in (int, float) and isinstance(value, bool) or not isinstance(value, tp):
-        raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r}")
-    return value
-
-
-def update_dataclass(obj: Any, data: dict[str, Any], prefix: str = "") -> Any:
-    """A copy of dataclass `obj` with `data` applied; unknown keys and wrong types are errors."""
-    hints = typing.get_type_hints(type(obj))
-    names = {f.name for f in fields(obj)}
-    changes: dict[str, Any] = {}
-    for key, value in data.items():
-        where = f"{prefix}{key}"
-        if key not in names:
-            raise ConfigError(f"{where}: unknown key (known: {', '.join(sorted(names))})")
-        current = getattr(obj, key)
-        if is_dataclass(current):
-            if not isinstance(value, dict):
-                raise ConfigError(f"{where}: expected a table [{where}], got {value!r}")
-            changes[key] = update_dataclass(current, value, f"{where}.")
-        else:
-            changes[key] = _coerce(value, hints[key], where)
-    return replace(obj, **changes)
 
 
 def check(cfg: RunConfig) -> RunConfig:
@@ -237,7 +154,7 @@ def check(cfg: RunConfig) -> RunConfig:
             raise ConfigError(f"socket.tcp: expected HOST:PORT such as 127.0.0.1:7755, got {cfg.socket.tcp!r}")
     check_mqtt(cfg.mqtt)
     try:
-        smoothing_for({}, cfg.smoothing)
+        cfg.smoothing.apply(SmoothingConfig())
     except ValueError as exc:
         raise ConfigError(f"smoothing: {exc}") from None
     return cfg
@@ -258,22 +175,14 @@ def load_config(path: str | os.PathLike[str] | None, overrides: dict[str, Any] |
             raise ConfigError(f"{p}: not valid TOML: {exc}") from None
         try:
             cfg = update_dataclass(cfg, data)
-        except ConfigError as exc:
+        except FieldError as exc:
             raise ConfigError(f"{p}: {exc}") from None
     if overrides:
-        cfg = update_dataclass(cfg, overrides)
+        try:
+            cfg = update_dataclass(cfg, overrides)
+        except FieldError as exc:
+            raise ConfigError(str(exc)) from None
     try:
         return check(cfg)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}" if path is not None else str(exc)) from None
-
-
-def smoothing_for(manifest_extra: dict[str, Any], overrides: SmoothingOverrides) -> SmoothingConfig:
-    """Built-in defaults, then the model's recommended settings, then the user's."""
-    base = SmoothingConfig()
-    rec = manifest_extra.get("smoothing") if isinstance(manifest_extra, dict) else None
-    if isinstance(rec, dict):
-        known = {f.name for f in fields(SmoothingConfig)}
-        values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in rec.items() if k in known}
-        base = replace(base, **values)
-    return overrides.apply(base)

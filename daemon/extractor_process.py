@@ -2,19 +2,21 @@
 
 Why: MediaPipe's Python side (packet creation, output callbacks from its C++ threads, protobuf
 conversion) needs the GIL many times a frame. In one process it takes turns with the inference
-thread, so a window waited ~2 ms p95 for the GIL after its keypoints were ready, and MediaPipe
-waited for the inference thread in turn. In a child process each side has its own GIL.
+thread, so a window waited for the GIL after its keypoints were ready, and MediaPipe waited
+for the inference thread in turn. In a child process each side has its own GIL.
 
 Frames travel through one shared memory buffer (a memfd handed to the child over the control
-socket: no file in /dev/shm to leak), keypoint vectors back as bytes. The child ignores SIGINT
-and SIGTERM: the daemon decides when extraction ends (Ctrl-C in a terminal and systemd's stop
-signal reach the whole process group) and the child exits when told to, or when its parent's
-end of the socket closes.
+socket: no file in /dev/shm to leak), keypoint vectors back as bytes. Messages are typed, so
+either side rejects by its type what it does not expect instead of unpacking the wrong shape.
+The child ignores SIGINT and SIGTERM: the daemon decides when extraction ends (Ctrl-C in a
+terminal and systemd's stop signal reach the whole process group) and the child exits when
+told to, or when its parent's end of the socket closes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import mmap
 import os
@@ -23,14 +25,16 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.reduction import recv_handle, send_handle
+from typing import TypeVar
 
 import numpy as np
 
+from .config import KeypointsConfig
 from .holistic_graph import HolisticGraph
 from .layout import Layout, layout_named
-from .scheduling import EXTRACTOR_NICENESS
 
 log = logging.getLogger(__name__)
 
@@ -47,29 +51,65 @@ def supported() -> bool:
     return hasattr(os, "memfd_create")
 
 
+# The messages through the control socket, pickled: parent to child...
+@dataclass(frozen=True, slots=True)
+class NewBuffer:  # its memfd follows on the socket: a handle is not picklable
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class FrameAt:  # RGB, uint8
+    offset: int
+    height: int
+    width: int
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """No more frames: the child closes MediaPipe and exits."""
+
+
+# ...and child to parent.
+@dataclass(frozen=True, slots=True)
+class Ready:
+    pid: int
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
+class Result:  # for the oldest frame in flight: frames are answered in order
+    values: bytes
+    started_at: float
+    finished_at: float
+
+
+Request = NewBuffer | FrameAt | Stop
+R = TypeVar("R", Ready, Result)
+
+
 def _serve(conn: Connection, layout_name: str, model_complexity: int, niceness: int) -> None:
     """The child: build Holistic, then answer frames until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    from .keypoints import HolisticExtractor
+    from .holistic import HolisticExtractor
     from .scheduling import lower_thread_priority
 
     # Before MediaPipe starts its threads, which inherit it: with two frames in its graph
     # MediaPipe keeps both cores busy, and the daemon's own threads (a window's inference,
-    # the hand-over) must not queue behind it. Measured side by side: post-extraction p95
-    # 4.2-4.9 -> 3.5 ms, frames per second unchanged (the daemon's threads need little CPU).
+    # the hand-over) must not queue behind it; they need little CPU, so MediaPipe keeps pace.
     if niceness:
         lower_thread_priority(niceness)
 
-    try:
-        extractor = HolisticExtractor(layout_named(layout_name), model_complexity)
-    except Exception as exc:  # reported to the parent, which raises it there
-        conn.send(("error", f"{type(exc).__name__}: {exc}"))
-        return
-    conn.send(("ready", os.getpid()))
+    extractor: HolisticExtractor | None = None
     buf: mmap.mmap | None = None
     in_graph = 0
     try:
+        extractor = HolisticExtractor(layout_named(layout_name), model_complexity)
+        conn.send(Ready(os.getpid()))
         while True:
             # Take the frames already waiting while the graph has room; block for one only
             # when it has none, so a result never waits for a frame that is not coming.
@@ -78,32 +118,32 @@ def _serve(conn: Connection, layout_name: str, model_complexity: int, niceness: 
                     msg = conn.recv()
                 except (EOFError, OSError):
                     return  # the parent is gone
-                if msg is None:
-                    return
-                if msg[0] == "buffer":
-                    fd = recv_handle(conn)
-                    if buf is not None:
-                        buf.close()
-                    buf = mmap.mmap(fd, msg[1])
-                    os.close(fd)
-                    continue
-                _, offset, h, w = msg
-                assert buf is not None
-                try:  # MediaPipe copies the frame: its slot is free for the parent again
-                    extractor.submit(np.ndarray((h, w, 3), np.uint8, buffer=buf, offset=offset))
-                except Exception as exc:
-                    conn.send(("error", f"{type(exc).__name__}: {exc}"))
-                    return
-                in_graph += 1
-            try:
-                values = extractor.collect()
-            except Exception as exc:
-                conn.send(("error", f"{type(exc).__name__}: {exc}"))
-                return
+                match msg:
+                    case Stop():
+                        return
+                    case NewBuffer(size):
+                        fd = recv_handle(conn)
+                        if buf is not None:
+                            buf.close()
+                        buf = mmap.mmap(fd, size)
+                        os.close(fd)
+                    case FrameAt() if buf is None:
+                        raise RuntimeError("a frame arrived before any shared buffer")
+                    case FrameAt(offset, h, w):
+                        # MediaPipe copies the frame: its slot is free for the parent again.
+                        extractor.submit(np.ndarray((h, w, 3), np.uint8, buffer=buf, offset=offset))
+                        in_graph += 1
+                    case _:
+                        raise TypeError(f"unexpected message {type(msg).__name__}")
+            values = extractor.collect()
             in_graph -= 1
-            conn.send(("keypoints", values.tobytes(), extractor.started_at, extractor.finished_at))
+            conn.send(Result(values.tobytes(), extractor.started_at, extractor.finished_at))
+    except Exception as exc:  # reported to the parent, which raises it there
+        with contextlib.suppress(OSError):  # unless it is gone
+            conn.send(Failed(f"{type(exc).__name__}: {exc}"))
     finally:
-        extractor.close()
+        if extractor is not None:
+            extractor.close()
         if buf is not None:
             buf.close()
 
@@ -122,7 +162,8 @@ class ExtractorProcess:
     the moment a result leaves it instead of after a round trip to this process."""
     SLOTS = depth  # frames the shared buffer holds: as many as may be in flight
 
-    def __init__(self, layout: Layout, model_complexity: int = 1, niceness: int = EXTRACTOR_NICENESS) -> None:
+    def __init__(self, layout: Layout, config: KeypointsConfig) -> None:
+        model_complexity, niceness = config.model_complexity, config.niceness
         self.layout = layout
         # A plain child interpreter, not multiprocessing's spawn: that would re-run the
         # parent's main module (a script, pytest, `python -c`) before getting to work.
@@ -142,13 +183,15 @@ class ExtractorProcess:
         self._submitted = 0
         self._in_flight = 0
         self.started_at = self.finished_at = 0.0
-        kind, payload = self._reply(START_TIMEOUT)
-        if kind != "ready":
+        try:
+            ready = self._expect(Ready, "could not start", START_TIMEOUT)
+        except ExtractorGone:
             self.close()
-            raise ExtractorGone(f"the keypoint process could not start: {payload}")
-        log.debug("keypoints in process %d", payload)
+            raise
+        log.debug("keypoints in process %d", ready.pid)
 
-    def _reply(self, timeout: float | None = None) -> tuple:
+    def _expect(self, kind: type[R], failed: str, timeout: float | None = None) -> R:
+        """The next reply, which must be a `kind`; `failed` says what a `Failed` one means."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self._conn.poll(RESULT_POLL):
             if self._proc.poll() is not None:
@@ -156,9 +199,14 @@ class ExtractorProcess:
             if deadline is not None and time.monotonic() > deadline:
                 raise ExtractorGone(f"the keypoint process did not answer within {timeout:.0f} s")
         try:
-            return self._conn.recv()
+            reply = self._conn.recv()
         except (EOFError, OSError) as exc:
             raise self._gone(exc or "connection closed") from None
+        if isinstance(reply, kind):
+            return reply
+        if isinstance(reply, Failed):
+            raise ExtractorGone(f"the keypoint process {failed}: {reply.why}")
+        raise ExtractorGone(f"the keypoint process sent {type(reply).__name__}, not {kind.__name__}")
 
     def _gone(self, why: object) -> ExtractorGone:
         code = self._proc.poll()
@@ -167,7 +215,7 @@ class ExtractorProcess:
                 code = self._proc.wait(0.5)
         return ExtractorGone(f"the keypoint process ended (exit code {code}: {why})")
 
-    def _send(self, msg: tuple) -> None:
+    def _send(self, msg: Request) -> None:
         try:
             self._conn.send(msg)
         except OSError as exc:
@@ -186,7 +234,7 @@ class ExtractorProcess:
         os.ftruncate(self._fd, size)
         self._buf = mmap.mmap(self._fd, size)
         self._slot_bytes = frame_bytes
-        self._send(("buffer", size))
+        self._send(NewBuffer(size))
         try:
             send_handle(self._conn, self._fd, self._proc.pid)
         except OSError as exc:
@@ -201,26 +249,26 @@ class ExtractorProcess:
         assert self._buf is not None
         offset = (self._submitted % self.SLOTS) * self._slot_bytes
         np.ndarray(rgb.shape, np.uint8, buffer=self._buf, offset=offset)[...] = rgb
-        self._send(("frame", offset, h, w))
+        self._send(FrameAt(offset, h, w))
         self._submitted += 1
         self._in_flight += 1
 
     def collect(self) -> np.ndarray:
         """The keypoint vector (layout.size,) float32 of the oldest submitted frame."""
-        reply = self._reply()
-        if reply[0] != "keypoints":
-            raise ExtractorGone(f"keypoint extraction failed: {reply[1]}")
+        result = self._expect(Result, "failed to extract keypoints")
         self._in_flight -= 1
-        self.started_at, self.finished_at = reply[2], reply[3]
-        return np.frombuffer(reply[1], np.float32)
+        self.started_at, self.finished_at = result.started_at, result.finished_at
+        return np.frombuffer(result.values, np.float32)
 
     def extract(self, rgb: np.ndarray) -> np.ndarray:
+        """`submit` then `collect` for one frame."""
         self.submit(rgb)
         return self.collect()
 
     def close(self) -> None:
+        """Stop the child (killing it if it does not leave) and free the shared buffer."""
         with contextlib.suppress(OSError, ValueError):  # the child may be gone already
-            self._conn.send(None)
+            self._conn.send(Stop())
         try:
             self._proc.wait(2.0)
         except subprocess.TimeoutExpired:
@@ -234,4 +282,7 @@ class ExtractorProcess:
 
 
 if __name__ == "__main__":
-    _serve(Connection(int(sys.argv[1])), sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    # Serve from this module under its package name, not as __main__: the messages must
+    # unpickle here as the classes `_serve` matches on, and in the parent as classes it has.
+    module = importlib.import_module(__spec__.name)
+    module._serve(Connection(int(sys.argv[1])), sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))

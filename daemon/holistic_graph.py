@@ -6,16 +6,19 @@ waits, because the pose model of frame n+1 may not start. The graph itself allow
 overlap: every calculator still sees its timestamps in order, and tracking (the regions of
 interest carried from one frame to the next through MediaPipe's loopback streams) waits for
 the previous frame's landmarks, so the results are the same, bit for bit (tested), while two
-frames in the graph keep both cores busy: 1.12-1.16x the frames per second of `process` on
-the same frames on two x86 cores.
+frames in the graph keep both cores busy, so more frames per second (docs/runtime.md).
 
 Results are gathered per timestamp from the graph's own output observers (`process` keeps
 only the latest packet per stream); a stream has settled a frame when it sent a packet at
 that timestamp, or an empty packet that moves its timestamp bound past it (no landmarks).
+
+That reaches into private parts of MediaPipe's `SolutionBase` that another MediaPipe may
+lack: `open_graph` checks for them, else falls back to `process`, one frame at a time.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -27,6 +30,11 @@ import numpy as np
 STREAMS = ("pose_landmarks", "face_landmarks", "left_hand_landmarks", "right_hand_landmarks")
 FRAME_US = 33333  # the timestamps `process` uses: a 30 fps video
 RESULT_TIMEOUT = 60.0  # a frame never takes this long; the graph has failed or hung
+PRIVATE = ("_graph", "_output_stream_type_info", "_graph_outputs", "_get_packet_content")
+GRAPH_METHODS = ("add_packet_to_input_stream", "has_error")
+
+log = logging.getLogger(__name__)
+_warned = False  # the fallback is a property of the installed MediaPipe: say so once
 
 
 class _Outputs:
@@ -85,8 +93,7 @@ class HolisticGraph:
     def submit(self, rgb: np.ndarray) -> None:
         """Send one RGB uint8 frame (H, W, 3) into the graph. MediaPipe copies it, so the
         caller may reuse the buffer at once."""
-        if rgb.ndim != 3 or rgb.shape[2] != 3:
-            raise ValueError(f"a frame must be RGB (H, W, 3), got shape {rgb.shape}")
+        _check(rgb, len(self), self.depth)
         self._ts += FRAME_US
         packet = self._make_packet(rgb, image_format=self._srgb, copy=True).at(self._ts)
         self._graph.add_packet_to_input_stream(stream="image", packet=packet)
@@ -95,9 +102,64 @@ class HolisticGraph:
     def collect(self) -> tuple[SimpleNamespace, float]:
         """The oldest submitted frame's landmarks (None for a part not found), and when it
         was submitted (time.monotonic)."""
+        if not self._pending:
+            raise RuntimeError("collect() with no frame submitted")
         ts, submitted = self._pending.popleft()
         packets = self._outputs.take(ts, self._graph)
         get = self._holistic._get_packet_content
         return SimpleNamespace(**{
             s: get(self._types[s], packets[s]) if s in packets else None for s in STREAMS
         }), submitted
+
+
+class OneAtATime:
+    """HolisticGraph's interface over the public `process`: one frame in flight, run at
+    `submit`, so the caller's buffer is free once it returns."""
+
+    depth = 1
+
+    def __init__(self, holistic: Any) -> None:
+        self._holistic = holistic
+        self._done: deque[tuple[Any, float]] = deque()
+
+    def __len__(self) -> int:
+        return len(self._done)
+
+    def submit(self, rgb: np.ndarray) -> None:
+        """Run `process` on one RGB uint8 frame (H, W, 3)."""
+        _check(rgb, len(self), self.depth)
+        submitted = time.monotonic()
+        self._done.append((self._holistic.process(rgb), submitted))
+
+    def collect(self) -> tuple[Any, float]:
+        """What `process` gave for the submitted frame, and when it was submitted."""
+        if not self._done:
+            raise RuntimeError("collect() with no frame submitted")
+        return self._done.popleft()
+
+
+def _check(rgb: np.ndarray, in_flight: int, depth: int) -> None:
+    if in_flight >= depth:
+        raise RuntimeError("collect() a result before submitting more frames")
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"a frame must be RGB (H, W, 3), got shape {rgb.shape}")
+
+
+def _missing(holistic: Any) -> list[str]:
+    absent = [a for a in PRIVATE if not hasattr(holistic, a)]
+    if "_graph" not in absent:
+        absent += [f"_graph.{m}" for m in GRAPH_METHODS if not hasattr(holistic._graph, m)]
+    return absent
+
+
+def open_graph(holistic: Any) -> HolisticGraph | OneAtATime:
+    """HolisticGraph over `holistic` if this MediaPipe has what it needs, else OneAtATime."""
+    global _warned
+    absent = _missing(holistic)
+    if not absent:
+        return HolisticGraph(holistic)
+    if not _warned:
+        _warned = True
+        log.warning("MediaPipe's Holistic lacks %s: falling back to process() one frame at a time",
+                    ", ".join(absent))
+    return OneAtATime(holistic)

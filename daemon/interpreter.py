@@ -85,7 +85,7 @@ class TFLiteModel:
     def __init__(
         self,
         path: str | os.PathLike[str],
-        num_threads: int = 1,
+        num_threads: int,
         runtime: Runtime | str | None = None,
     ) -> None:
         self.path = str(path)

@@ -1,34 +1,44 @@
-"""Keypoints with MediaPipe Holistic (`solutions.holistic` of mediapipe 0.10.18).
+"""One frame's keypoints: the message from the extractor (or a replay) to the recognizer.
 
-Vectors in the tutorial's layout (see `landmarks.py`). MediaPipe is imported lazily: replays
-and the demo never load it.
+Also `skeleton()`, the part of a frame vector a display draws.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import logging
-import os
-import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import InputError
-from .landmarks import landmarks_to_vector
-from .layout import HAND_LANDMARKS, POSE_LANDMARKS, TUTORIAL_1662, Layout
-from .scheduling import EXTRACTOR_NICENESS
+from .layout import HAND_LANDMARKS, POSE_LANDMARKS, Layout
 
-if TYPE_CHECKING:
-    from .extractor_process import ExtractorProcess
 
-log = logging.getLogger(__name__)
+@dataclass(frozen=True, slots=True)
+class Keypoints:
+    """One frame's keypoint vector with the facts of its frame."""
 
-# model_complexity -> the pose model file mediapipe needs beside its package, and where
-# mediapipe's own first-use download would fetch it from.
-_POSE_MODELS = {0: "pose_landmark_lite.tflite", 1: "pose_landmark_full.tflite", 2: "pose_landmark_heavy.tflite"}
-_MODEL_URL = "https://storage.googleapis.com/mediapipe-assets/"
+    values: np.ndarray
+    """float32 (F,) in the source's layout."""
+    frame: int
+    """0-based position in the source."""
+    t_capture: float
+    """time.monotonic() when the frame was captured."""
+    t_media: float
+    """Position in the source's own timeline, seconds."""
+    hands: bool
+    """Whether a hand was seen (`Layout.hands`)."""
+    segment: int = 0
+    """Frames of one segment are one continuous stream; a new segment is a cut."""
+    segment_end: bool = False
+    """The last frame of its segment (a replayed clip's last frame)."""
+    t_extracted: float = 0.0
+    """time.monotonic() when the vector was ready (for the pipeline's timings only)."""
+
+    @classmethod
+    def stream(cls, frames: np.ndarray, layout: Layout, fps: float) -> list[Keypoints]:
+        """A continuous stream of frames (N, F) at `fps`, as a camera or the demo gives it:
+        one segment, media time i / fps (what the replay sources stamp)."""
+        hands = layout.hands(frames)
+        return [cls(frames[i], i, i / fps, i / fps, bool(hands[i])) for i in range(len(frames))]
 
 
 def skeleton(values: np.ndarray, layout: Layout, digits: int = 3) -> tuple[list | None, list | None, list | None]:
@@ -42,139 +52,3 @@ def skeleton(values: np.ndarray, layout: Layout, digits: int = 3) -> tuple[list 
         hand = v[sl].reshape(HAND_LANDMARKS, 3)
         parts.append(np.round(hand[:, :2], digits).tolist() if hand.any() else None)
     return parts[0], parts[1], parts[2]
-
-
-def pose_model_path(model_complexity: int) -> str:
-    """Where mediapipe looks for the pose model of `model_complexity`."""
-    # Found without importing mediapipe: the daemon's own process never needs it when
-    # extraction runs in a process of its own.
-    spec = importlib.util.find_spec("mediapipe")
-    if spec is None or spec.origin is None:
-        raise InputError("mediapipe is not installed: pip install 'mediapipe==0.10.18'")
-    root = os.path.dirname(spec.origin)
-    return os.path.join(root, "modules", "pose_landmark", _POSE_MODELS[model_complexity])
-
-
-def check_pose_model(model_complexity: int) -> None:
-    """InputError unless MediaPipe's pose model for `model_complexity` is installed."""
-    if model_complexity not in _POSE_MODELS:
-        raise InputError(f"model_complexity must be 0, 1 or 2, got {model_complexity}")
-    path = pose_model_path(model_complexity)
-    if not os.path.exists(path):
-        # MediaPipe would download it now; signd never downloads at run time.
-        name = _POSE_MODELS[model_complexity]
-        raise InputError(
-            f"model_complexity {model_complexity} needs MediaPipe's {name}, which is not "
-            f"installed: put it at {path} (it is {_MODEL_URL}{name}; deploy/install.sh "
-            "--pose-models fetches it at install time), or use model_complexity 1"
-        )
-
-
-def new_holistic(model_complexity: int = 1, min_detection_confidence: float = 0.5,
-                 min_tracking_confidence: float = 0.5) -> Any:
-    """MediaPipe's `solutions.holistic.Holistic` for video, as the tutorial makes it."""
-    check_pose_model(model_complexity)
-    # MediaPipe (and TensorFlow, which it imports when installed) log to stderr from C++;
-    # keep their chatter out of the journal unless the user asked for it.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    from mediapipe.python.solutions import holistic
-
-    return holistic.Holistic(
-        static_image_mode=False,
-        model_complexity=model_complexity,
-        min_detection_confidence=min_detection_confidence,
-        min_tracking_confidence=min_tracking_confidence,
-    )
-
-
-class HolisticExtractor:
-    """RGB frames in, keypoint vectors out. One thread uses it.
-
-    Up to `depth` frames can be in MediaPipe's graph at once (`submit` ... `collect`, in
-    order; see `holistic_graph`); `extract` is both for one frame. `started_at`/`finished_at`
-    are when the last collected frame went into the graph and when its vector was ready
-    (time.monotonic): with two frames in the graph that span is longer than the frame period.
-    """
-
-    def __init__(
-        self,
-        layout: Layout = TUTORIAL_1662,
-        model_complexity: int = 1,
-        min_detection_confidence: float = 0.5,
-        min_tracking_confidence: float = 0.5,
-    ) -> None:
-        from .holistic_graph import HolisticGraph
-
-        self.layout = layout
-        self.model_complexity = model_complexity
-        self._holistic = new_holistic(model_complexity, min_detection_confidence, min_tracking_confidence)
-        self._graph = HolisticGraph(self._holistic)
-        self.depth = self._graph.depth
-        self.started_at = self.finished_at = 0.0
-
-    def submit(self, rgb: np.ndarray) -> None:
-        """Send one RGB uint8 frame into the graph; the caller may reuse its buffer at once."""
-        if len(self._graph) >= self.depth:
-            raise RuntimeError("collect() a result before submitting more frames")
-        self._graph.submit(rgb)
-
-    def collect(self) -> np.ndarray:
-        """The keypoint vector (layout.size,) float32 of the oldest submitted frame."""
-        results, self.started_at = self._graph.collect()
-        values = landmarks_to_vector(results, self.layout)
-        self.finished_at = time.monotonic()
-        return values
-
-    def extract(self, rgb: np.ndarray) -> np.ndarray:
-        """The keypoint vector of one RGB uint8 frame, with nothing else in flight."""
-        if len(self._graph):
-            raise RuntimeError("extract() with frames in flight: collect() them first")
-        self.submit(rgb)
-        return self.collect()
-
-    def close(self) -> None:
-        self._holistic.close()
-
-
-@dataclass(frozen=True)
-class ExtractorSpec:
-    """What the pipeline's extraction thread builds for itself, so that MediaPipe's graph and
-    its worker threads belong to that thread (or to a child process of its own, `isolated`);
-    `check` runs first, in the caller's thread."""
-
-    layout: Layout = TUTORIAL_1662
-    model_complexity: int = 1
-    isolated: bool = False
-    niceness: int = EXTRACTOR_NICENESS
-    """The child's nice value above the daemon's (see extractor_process)."""
-
-    def check(self) -> None:
-        """Fail now, where the daemon is starting, for what would fail in `build`."""
-        check_pose_model(self.model_complexity)
-
-    def build(self) -> HolisticExtractor | ExtractorProcess:
-        from .extractor_process import ExtractorProcess, supported
-
-        if self.isolated and supported():
-            return ExtractorProcess(self.layout, self.model_complexity, self.niceness)
-        return HolisticExtractor(self.layout, self.model_complexity)
-
-
-class Keypoints:
-    """One frame's keypoints on their way from the extractor to the window."""
-
-    __slots__ = ("values", "frame", "t_capture", "t_media", "t_extracted", "hands", "segment", "segment_end")
-
-    def __init__(
-        self, values: np.ndarray, frame: int, t_capture: float, t_media: float,
-        t_extracted: float, hands: bool, segment: int, segment_end: bool,
-    ) -> None:
-        self.values = values
-        self.frame = frame
-        self.t_capture = t_capture
-        self.t_media = t_media
-        self.t_extracted = t_extracted
-        self.hands = hands
-        self.segment = segment
-        self.segment_end = segment_end

@@ -5,8 +5,8 @@ visibility), face 468 x 3, left hand 21 x 3, right hand 21 x 3, zeros for a miss
 the same without the face for the 258 layout.
 
 Why two ways to read a list: the tutorial's comprehension touches 543 protobuf objects per
-frame, 0.17 ms of Python in the extraction process, which on two cores is ~1% of the frame
-rate. `_wire_points` reads the same floats from the list's serialised bytes with numpy (one C
+frame, Python time taken from the extraction process on every frame (docs/runtime.md has the
+measurement). `_wire_points` reads the same floats from the list's serialised bytes with numpy (one C
 call to serialise, no per-landmark objects). It only takes the bytes when every landmark
 has the exact shape it expects and otherwise hands the list to `_object_points`, so both
 give the same float32 values bit for bit (tested on real Holistic output and edge cases).

@@ -7,17 +7,26 @@ room, checking the stop event, so a file replay loses nothing.
 
 from __future__ import annotations
 
+import enum
 import threading
 from collections import deque
-from typing import Any
+from typing import Generic, Literal, TypeVar
 
-END = object()
-"""Sent down the pipeline when a source ends; every stage passes it on and exits."""
-EMPTY = object()
-"""What `get` returns when nothing arrived in time."""
+T = TypeVar("T")
 
 
-class Mailbox:
+class Signal(enum.Enum):
+    END = "end"
+    """Sent down the pipeline when a source ends; every stage passes it on and exits."""
+    EMPTY = "empty"
+    """What `get` returns when nothing arrived in time."""
+
+
+END: Literal[Signal.END] = Signal.END
+EMPTY: Literal[Signal.EMPTY] = Signal.EMPTY
+
+
+class Mailbox(Generic[T]):
     def __init__(self, capacity: int, drop_oldest: bool, stop: threading.Event) -> None:
         if capacity < 1:
             raise ValueError("capacity must be >= 1")
@@ -25,10 +34,10 @@ class Mailbox:
         self.drop_oldest = drop_oldest
         self.stop = stop
         self.dropped = 0
-        self._items: deque[Any] = deque()
+        self._items: deque[T | Literal[Signal.END]] = deque()
         self._cond = threading.Condition()
 
-    def put(self, item: Any) -> bool:
+    def put(self, item: T | Literal[Signal.END]) -> bool:
         """Hand over `item`; False when stopped before it fit."""
         with self._cond:
             while len(self._items) >= self.capacity:
@@ -43,8 +52,8 @@ class Mailbox:
             self._cond.notify_all()
             return True
 
-    def get(self, timeout: float = 0.1) -> Any:
-        """The oldest item, or EMPTY after `timeout` seconds."""
+    def get(self, timeout: float = 0.1) -> T | Signal:
+        """The oldest item (END included), or EMPTY after `timeout` seconds."""
         with self._cond:
             if not self._items and not self._cond.wait_for(lambda: bool(self._items), timeout):
                 return EMPTY

@@ -16,41 +16,41 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 
 import numpy as np
 
 from .classifier import Classifier
+from .config import KeypointsConfig
 from .events import Event, GestureEvent
-from .keypoints import ExtractorSpec, Keypoints, skeleton
+from .extractor import build_extractor, check_extractor, extraction_layout
+from .keypoints import Keypoints, skeleton
 from .mailbox import EMPTY, END, Mailbox
 from .protocol import KeypointsEvent, ProbsEvent
 from .publishers.base import Publisher
+from .recognizer import Recognition, Recognizer
 from .scheduling import lower_thread_priority, request_short_slice
-from .smoothing import Decision, Smoother, SmoothingConfig
-from .sources.base import Frame, Source
+from .smoothing import Decision
+from .sources.base import Frame, Source, SourceKind
 from .stats import PipelineStats
-from .window import TimedWindowBuffer, WindowBuffer
 
 log = logging.getLogger(__name__)
 
 JOIN_TIMEOUT = 1.5  # SIGTERM must end the process within 2 s
 CAPTURE_NICENESS = 19  # file decoding: the lowest priority there is without SCHED_IDLE
+FRAME_QUEUE = 1  # frames waiting for the extractor: a live source always hands over its newest
+KEYPOINT_QUEUE = 64
+EVENT_QUEUE = 256
 
 
-@dataclass(frozen=True)
-class PipelineConfig:
-    stride: int = 1
-    """A window every `stride` frames (1 = every frame, as the tutorial)."""
-    reset_after: float | None = 1.0
-    """Seconds without a hand after which the window restarts; None never."""
-    window_seconds: float | None = None
-    """The window covers this many seconds whatever the frame rate; None = the last T frames."""
-    smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
-    frame_queue: int = 1
-    """Frames waiting for the extractor. 1 = a live source always hands over its newest frame."""
-    keypoint_queue: int = 64
-    event_queue: int = 256
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """An event on its way to the publishing thread, with the times its latency is measured from
+    (None for events that did not come from recognition: status, error, hello)."""
+
+    event: Event
+    t_capture: float | None = None
+    t_extracted: float | None = None
 
 
 def top_probabilities(labels: Sequence[str], probs: np.ndarray, k: int = 5) -> dict[str, float]:
@@ -64,33 +64,35 @@ class Pipeline:
         source: Source,
         classifier: Classifier,
         publishers: Sequence[Publisher],
-        config: PipelineConfig | None = None,
-        extractor: ExtractorSpec | None = None,
+        recognition: Recognition,
+        keypoints: KeypointsConfig,
         stop: threading.Event | None = None,
     ) -> None:
+        """`keypoints` says how to extract them from an image source; a keypoint source (a
+        replay, the demo) brings its own and never starts MediaPipe."""
         self.source = source
         self.classifier = classifier
+        self.recognition = recognition
         self.publishers = list(publishers)
-        self.config = config or PipelineConfig()
         self.stop_event = stop or threading.Event()
         self.stats = PipelineStats()
         self.error: BaseException | None = None
         self.first_frame = threading.Event()
         """Set once the first frame went through extraction: the daemon really runs."""
-        if source.kind == "image" and extractor is None:
-            raise ValueError("an image source needs a keypoint extractor")
-        self.extractor = extractor if source.kind == "image" else None
-        if self.extractor is not None:
-            self.extractor.check()  # a missing MediaPipe model fails here, at start
-        self.layout = self.extractor.layout if self.extractor else source.layout
-        assert self.layout is not None
-        c = self.config
-        self._frames = Mailbox(c.frame_queue, drop_oldest=source.live, stop=self.stop_event)
-        self._keypoints = Mailbox(c.keypoint_queue, drop_oldest=False, stop=self.stop_event)
-        self._events = Mailbox(c.event_queue, drop_oldest=True, stop=self.stop_event)
-        self._pending: tuple[Classifier, SmoothingConfig] | None = None
+        self.keypoints = keypoints if source.kind is SourceKind.IMAGE else None
+        if self.keypoints is not None:
+            check_extractor(self.keypoints)  # a missing MediaPipe model fails here, at start
+            self.layout = extraction_layout(classifier.layout)
+        else:
+            assert source.layout is not None
+            self.layout = source.layout
+        self._frames: Mailbox[Frame] = Mailbox(FRAME_QUEUE, drop_oldest=source.live, stop=self.stop_event)
+        self._keypoints: Mailbox[Keypoints] = Mailbox(KEYPOINT_QUEUE, drop_oldest=False, stop=self.stop_event)
+        self._events: Mailbox[Outgoing] = Mailbox(EVENT_QUEUE, drop_oldest=True, stop=self.stop_event)
+        self._pending: tuple[Classifier, Recognition] | None = None
         self._threads: list[threading.Thread] = []
         self._seq = 0
+        self._inference_ms = 0.0
 
     # -- control -------------------------------------------------------------------------
 
@@ -126,18 +128,20 @@ class Pipeline:
             alive = [t.name for t in self._threads if t.is_alive()]
             log.error("threads still running after stop: %s", ", ".join(alive))
 
-    def swap_classifier(self, classifier: Classifier, smoothing: SmoothingConfig | None = None) -> None:
-        """Use `classifier` (and `smoothing`) from the next frame on; the inference thread makes
-        the switch, so no window is ever classified half by one model and half by the other."""
-        self._pending = (classifier, smoothing or self.config.smoothing)
+    def swap_classifier(self, classifier: Classifier, recognition: Recognition) -> None:
+        """Use `classifier` with `recognition` from the next frame on: the inference thread ends
+        the old recognizer's stream and builds a new one, so no window is ever classified half
+        by one model and half by the other."""
+        self._pending = (classifier, recognition)
         self.classifier = classifier  # what status and hello report from now on
+        self.recognition = recognition
 
     def _wanted(self, event_type: str) -> bool:
         return any(p.wants_type(event_type) for p in self.publishers)
 
     def post(self, event: Event) -> None:
         """Publish an event that did not come from recognition (status, error, hello)."""
-        self._events.put((event, None, None))
+        self._events.put(Outgoing(event))
 
     def _guard(self, name: str, body: Callable[[], None]) -> None:
         try:
@@ -169,10 +173,11 @@ class Pipeline:
             self._frames.put(END)
 
     def _extraction(self) -> None:
-        extractor = self.extractor.build() if self.extractor is not None else None
-        self.stats.ready = time.monotonic()
-        if extractor is None:
+        if self.keypoints is None:
+            self.stats.ready = time.monotonic()
             return self._pass_keypoints()
+        extractor = build_extractor(self.keypoints, self.layout)
+        self.stats.ready = time.monotonic()
         # A file read at the pipeline's pace keeps the extractor's `depth` frames in flight
         # (two in MediaPipe's graph, which then keeps both cores busy, and for the child one
         # more on its way); a live source keeps one, so the newest frame still wins.
@@ -188,6 +193,7 @@ class Pipeline:
                     if frame is END:
                         ended = True
                         break
+                    assert frame.image is not None
                     extractor.submit(frame.image)
                     in_flight.append(frame)
                 if not in_flight:
@@ -212,14 +218,15 @@ class Pipeline:
                 self._keypoints.put(END)
                 return
             self.stats.add("extraction", 0.0)
+            assert frame.keypoints is not None
             if not self._hand_over(frame, frame.keypoints, time.monotonic()):
                 return
 
     def _hand_over(self, frame: Frame, values: np.ndarray, t_extracted: float) -> bool:
         stats = self.stats
         kp = Keypoints(
-            values, frame.index, frame.t_capture, frame.t_media, t_extracted,
-            bool(self.layout.hands(values)), frame.segment, frame.segment_end,
+            values, frame.index, frame.t_capture, frame.t_media, bool(self.layout.hands(values)),
+            frame.segment, frame.segment_end, t_extracted,
         )
         stats.counters.frames_processed += 1
         stats.last_frame = time.monotonic()
@@ -227,88 +234,74 @@ class Pipeline:
         self.first_frame.set()
         ok = self._keypoints.put(kp)
         # Let go of the GIL now: the inference thread, woken by the put, would otherwise wait
-        # for it until this thread next blocks or is descheduled mid-way (measured: hand-over
-        # p95 1-2 ms without, 0.05 ms with).
+        # for it until this thread next blocks or is descheduled mid-way.
         time.sleep(0)
         return ok
 
-    def _new_window(self, classifier: Classifier) -> WindowBuffer:
-        c, dim = self.config, self.layout.size
-        if c.window_seconds:
-            return TimedWindowBuffer(classifier.window, dim, c.window_seconds, c.stride, c.reset_after)
-        return WindowBuffer(classifier.window, dim, c.stride, c.reset_after)
+    def _recognizer(self, classifier: Classifier, recognition: Recognition) -> Recognizer:
+        stats, layout = self.stats, self.layout
+
+        def predict(frames: np.ndarray) -> np.ndarray:
+            t0 = time.perf_counter()
+            probs = classifier.predict(frames, layout)
+            self._inference_ms = (time.perf_counter() - t0) * 1e3
+            stats.add("inference", self._inference_ms)
+            return probs
+
+        return Recognizer(classifier.labels, classifier.window, layout, recognition, predict)
 
     def _inference(self) -> None:
         request_short_slice()  # runs the moment keypoints arrive, not after MediaPipe's slice
-        stats, c = self.stats, self.config
+        stats = self.stats
         classifier = self.classifier
-        window = self._new_window(classifier)
-        smoother = Smoother(classifier.labels, c.smoothing)
-        segment: int | None = None
-
-        def cut() -> None:
-            if window.filled:
-                stats.counters.resets += 1
-            self._emit(smoother.end_segment(), classifier, None)
-            window.reset()
-
+        recognizer = self._recognizer(classifier, self.recognition)
         while not self.stop_event.is_set():
             kp = self._keypoints.get()
             if kp is EMPTY:
                 continue
             if kp is END:
-                self._emit(smoother.end_segment(), classifier, None)
+                self._emit(recognizer.finish(), classifier, None)
                 self._events.put(END)
                 return
+            assert isinstance(kp, Keypoints)
             stats.add("handoff", (time.monotonic() - kp.t_extracted) * 1e3)
             if self._pending is not None:
-                cut()
-                (classifier, smoothing), self._pending = self._pending, None
-                self.config = replace(self.config, smoothing=smoothing)
-                window = self._new_window(classifier)
-                smoother = Smoother(classifier.labels, smoothing)
-            if segment is not None and kp.segment != segment:
-                cut()
-            segment = kp.segment
-            if window.absent_too_long(kp.hands, kp.t_media):
-                cut()
+                self._emit(recognizer.finish(), classifier, None)
+                (classifier, recognition), self._pending = self._pending, None
+                recognizer = self._recognizer(classifier, recognition)
             if self._wanted("keypoints"):
                 pose, left, right = skeleton(kp.values, self.layout)
                 self.post(KeypointsEvent(kp.frame, pose, left, right))
-            win = window.push(kp.values, kp.frame, kp.t_capture, kp.t_media)
-            if win is not None:
-                t0 = time.perf_counter()
-                probs = classifier.predict(win.frames, self.layout)
-                t1 = time.perf_counter()
-                stats.add("inference", (t1 - t0) * 1e3)
+            t0 = time.perf_counter()
+            step = recognizer.push(kp)
+            stats.counters.resets += step.resets
+            if step.window is not None and step.probs is not None:
                 stats.counters.windows += 1
                 if self._wanted("probs"):
-                    self.post(ProbsEvent(win.frame, top_probabilities(classifier.labels, probs, len(probs))))
-                decision = smoother.update(probs, win.frame, win.t_capture, win.t_media)
-                self._emit(decision, classifier, kp)
-                stats.add("smoothing", (time.perf_counter() - t1) * 1e3)
+                    self.post(ProbsEvent(step.window.frame,
+                                         top_probabilities(classifier.labels, step.probs, len(step.probs))))
+            self._emit(step.decisions, classifier, kp)
+            if step.window is not None:
+                stats.add("smoothing", (time.perf_counter() - t0) * 1e3 - self._inference_ms)
                 stats.add("post_extraction", (time.monotonic() - kp.t_extracted) * 1e3)
-            if kp.segment_end:
-                cut()
 
-    def _emit(self, d: Decision | None, classifier: Classifier, kp: Keypoints | None) -> None:
-        if d is None:
-            return
-        self._seq += 1
-        event = GestureEvent(
-            label=d.label,
-            score=round(d.score, 4),
-            top=top_probabilities(classifier.labels, d.probs),
-            frame=d.frame,
-            t=round(time.time(), 3),
-            latency_ms=round((time.monotonic() - d.t_capture) * 1e3, 2),
-            sentence=d.sentence,
-            seq=self._seq,
-        )
-        self.stats.counters.events += 1
-        t_extracted = kp.t_extracted if kp is not None else time.monotonic()
-        self._events.put((event, d.t_capture, t_extracted))
-        self.stats.counters.events_dropped = self._events.dropped
+    def _emit(self, decisions: list[Decision], classifier: Classifier, kp: Keypoints | None) -> None:
+        for d in decisions:
+            self._seq += 1
+            event = GestureEvent(
+                label=d.label,
+                score=round(d.score, 4),
+                top=top_probabilities(classifier.labels, d.probs),
+                frame=d.frame,
+                t=round(time.time(), 3),
+                latency_ms=round((time.monotonic() - d.t_capture) * 1e3, 2),
+                sentence=d.sentence,
+                seq=self._seq,
+            )
+            self.stats.counters.events += 1
+            t_extracted = kp.t_extracted if kp is not None else time.monotonic()
+            self._events.put(Outgoing(event, d.t_capture, t_extracted))
+            self.stats.counters.events_dropped = self._events.dropped
 
     def _publishing(self) -> None:
         request_short_slice()
@@ -323,15 +316,15 @@ class Pipeline:
                     continue
                 if item is END:
                     return
-                event, t_capture, t_extracted = item
+                assert isinstance(item, Outgoing)
                 t0 = time.perf_counter()
-                self.publish(event)
-                if t_capture is None:
+                self.publish(item.event)
+                if item.t_capture is None or item.t_extracted is None:
                     continue  # a status or error event: not part of recognition's timings
                 now = time.monotonic()
                 stats.add("publish", (time.perf_counter() - t0) * 1e3)
-                stats.add("latency", (now - t_capture) * 1e3)
-                stats.add("event_post_extraction", (now - t_extracted) * 1e3)
+                stats.add("latency", (now - item.t_capture) * 1e3)
+                stats.add("event_post_extraction", (now - item.t_extracted) * 1e3)
         finally:
             for p in self.publishers:
                 try:

@@ -26,7 +26,7 @@ EXTRACTOR_NICENESS = 5
 daemon's own threads, which need little CPU but need it at once."""
 
 SHORT_SLICE_US = 100
-"""The kernel's minimum: the work after extraction is 0.1-0.5 ms a window."""
+"""The kernel's minimum: the work after extraction is a fraction of a millisecond a window."""
 
 _SCHED_SETATTR = {"x86_64": 314, "aarch64": 274, "armv7l": 380}
 

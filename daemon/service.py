@@ -13,15 +13,17 @@ from __future__ import annotations
 import logging
 import signal
 import time
-from dataclasses import asdict
+from collections.abc import Sequence
+from dataclasses import asdict, replace
 from types import FrameType
 from typing import Any
 
 import numpy as np
 
 from . import __version__
+from .assemble import build_pipeline, load_classifier, recognition
 from .classifier import Classifier
-from .config import RunConfig, load_config, smoothing_for
+from .config import RunConfig, load_config
 from .errors import SigndError
 from .pipeline import Pipeline
 from .protocol import PROTOCOL_VERSION, DescribeEvent, ErrorEvent, HelloEvent, StatusEvent
@@ -29,7 +31,6 @@ from .publishers import StdoutPublisher
 from .publishers.base import Publisher
 from .publishers.mqtt import MqttPublisher
 from .publishers.socket import SocketPublisher
-from .runner import build_pipeline, load_classifier
 from .systemd import Notifier, listen_fds, watchdog_interval
 
 log = logging.getLogger(__name__)
@@ -47,15 +48,21 @@ def model_info(c: Classifier) -> dict[str, Any]:
 
 
 class Service:
-    def __init__(self, cfg: RunConfig, config_path: str | None, overrides: dict[str, Any]) -> None:
+    """The one supervisor loop: `signd run`, `signd bench` and the Pi check all run it.
+
+    `sinks` are where events go besides the socket and the broker the configuration names;
+    by default standard output (`bench` gives a sink that only counts)."""
+
+    def __init__(self, cfg: RunConfig, config_path: str | None = None, overrides: dict[str, Any] | None = None,
+                 sinks: Sequence[Publisher] | None = None) -> None:
         self.cfg = cfg
         self.config_path = config_path
-        self.overrides = overrides
+        self.overrides = overrides or {}
         self.notifier = Notifier()
         self.state = "starting"
         self.pipeline: Pipeline | None = None
+        self.publishers: list[Publisher] = list(sinks) if sinks is not None else [StdoutPublisher()]
         self.socket: SocketPublisher | None = None
-        self.mqtt: MqttPublisher | None = None
         self._signals: list[int] = []
 
     # -- what clients are told --------------------------------------------------------------
@@ -77,8 +84,7 @@ class Service:
                 "p95": round(float(np.percentile(lat, 95)), 2) if lat.size else 0.0,
             },
             frames=c.frames_processed, dropped_frames=c.frames_dropped, windows=c.windows,
-            events=c.events, dropped_events=c.events_dropped + (self.socket.dropped if self.socket else 0)
-            + (self.mqtt.dropped if self.mqtt else 0),
+            events=c.events, dropped_events=c.events_dropped + sum(pub.dropped for pub in self.publishers),
             clients=self.socket.client_count if self.socket else 0,
             camera=p.source.state, uptime_s=round(time.monotonic() - p.stats.started, 1),
             model=p.classifier.name,
@@ -91,21 +97,24 @@ class Service:
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    def _publishers(self) -> list[Publisher]:
-        pubs: list[Publisher] = [StdoutPublisher()]
+    def _add_publishers(self) -> None:
         fds = listen_fds()
         if self.cfg.socket.path or self.cfg.socket.tcp or fds:
             self.socket = SocketPublisher(self.cfg.socket, self.hello, self.status, self.describe, fds)
-            pubs.append(self.socket)
+            self.publishers.append(self.socket)
         if self.cfg.mqtt.url:
-            self.mqtt = MqttPublisher(self.cfg.mqtt, self.hello, self.status)
-            pubs.append(self.mqtt)
-        return pubs
+            self.publishers.append(MqttPublisher(self.cfg.mqtt, self.hello, self.status))
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         self._signals.append(signum)
         if signum in (signal.SIGTERM, signal.SIGINT) and self.pipeline is not None:
             self.pipeline.request_stop()
+
+    def _drops(self, queue: int) -> str:
+        """Events lost, in all and where: the publishing queue, then each sink that lost some."""
+        where = [("publishing queue", queue)] + [(pub.name, pub.dropped) for pub in self.publishers]
+        lost = [f"{name} {n}" for name, n in where if n]
+        return f"dropped {sum(n for _, n in where)}" + (f": {', '.join(lost)}" if lost else "")
 
     def _status_line(self) -> str:
         s = self.status()
@@ -116,9 +125,9 @@ class Service:
         self.notifier.status("starting: loading the model")
         handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
         try:
-            publishers = self._publishers()
-            self.pipeline = p = build_pipeline(self.cfg, publishers)
-            for pub in publishers:
+            self._add_publishers()
+            self.pipeline = p = build_pipeline(self.cfg, self.publishers)
+            for pub in self.publishers:
                 pub.start()
             if self.socket:
                 log.info("serving events on %s", ", ".join(self.socket.addresses))
@@ -129,8 +138,8 @@ class Service:
                 signal.signal(s, h)
             self.notifier.close()
         c = p.stats.counters
-        log.info("frames %d (dropped %d), windows %d, events %d (dropped %d), %.1f fps",
-                 c.frames_processed, c.frames_dropped, c.windows, c.events, c.events_dropped, p.stats.fps())
+        log.info("frames %d (dropped %d), windows %d, events %d (%s), %.1f fps", c.frames_processed,
+                 c.frames_dropped, c.windows, c.events, self._drops(c.events_dropped), p.stats.fps())
         if p.error is not None:
             if isinstance(p.error, SigndError):
                 raise p.error
@@ -181,6 +190,7 @@ class Service:
             classifier = load_classifier(cfg)
             if not classifier.accepts(p.layout):
                 raise SigndError(f"the new model needs {classifier.layout.name} keypoints; the source gives {p.layout.name}")
+            rec = recognition(cfg, classifier)
         except SigndError as exc:
             msg = f"reload failed, still running the previous model: {exc}"
             log.error(msg)
@@ -189,9 +199,9 @@ class Service:
             for section in _RESTART_ONLY:
                 if getattr(cfg, section) != getattr(self.cfg, section):
                     log.warning("[%s] changed: that takes a restart (systemctl restart signd)", section)
-                    setattr(cfg, section, getattr(self.cfg, section))
+            cfg = replace(cfg, **{section: getattr(self.cfg, section) for section in _RESTART_ONLY})
             self.cfg = cfg
-            p.swap_classifier(classifier, smoothing_for(classifier.manifest.extra, cfg.smoothing))
+            p.swap_classifier(classifier, rec)
             log.info("now running model %s (%s)", classifier.model.path, classifier.sha256[:12])
             p.post(self.hello())
         self.notifier.send("READY=1", f"STATUS={self._status_line()}")

@@ -17,8 +17,9 @@ makes a replayed 30-frame clip, which is one window at stride 1, give its one ev
 
 from __future__ import annotations
 
+import math
 from collections import Counter, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
@@ -45,8 +46,27 @@ class SmoothingConfig:
             raise ValueError("majority, min_hold and sentence_length must be >= 1")
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"threshold must be within 0..1, got {self.threshold}")
-        if self.cooldown < 0:
-            raise ValueError(f"cooldown must be >= 0, got {self.cooldown}")
+        if not (math.isfinite(self.cooldown) and self.cooldown >= 0):
+            raise ValueError(f"cooldown must be a finite number >= 0, got {self.cooldown}")
+
+
+@dataclass(frozen=True)
+class SmoothingOverrides:
+    """Some of the smoother's knobs, the rest unset (None): what a model recommends
+    (`Manifest.runtime.smoothing`) and what the user sets (`[smoothing]`, flags). The defaults
+    are `SmoothingConfig`'s, and only there."""
+
+    majority: int | None = None
+    threshold: float | None = None
+    min_hold: int | None = None
+    cooldown: float | None = None
+    sentence_length: int | None = None
+    rest_labels: tuple[str, ...] | None = None
+
+    def apply(self, base: SmoothingConfig) -> SmoothingConfig:
+        """`base` with the knobs set here replaced (ValueError when the result is out of range)."""
+        given = {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+        return replace(base, **given)
 
 
 @dataclass

@@ -17,7 +17,7 @@ STAGES = (
     "capture",  # time in source.read(), waiting for the device included
     "extraction",  # keypoints from one frame (MediaPipe), ~0 for replays
     "inference",  # features + interpreter for one window
-    "smoothing",  # smoother update and event creation for one window
+    "smoothing",  # the rest of the recognizer's step for a window: window, smoother, events
     "publish",  # fan-out of one event to every publisher
     "latency",  # capture of an event's last frame -> event published
     "handoff",  # keypoints ready -> taken by the inference thread

@@ -24,13 +24,12 @@ class Window:
 class WindowBuffer:
     """Collects frames and hands out a window every `stride` frames once `length` are in.
 
-    `reset_after` seconds (of media time) without a hand clears the buffer, so a window never
-    mixes the previous signer's last sign with whatever comes next. None disables that.
+    After `reset_after` seconds (of media time) without a hand, `absent_too_long` says so and
+    the caller cuts the stream, so a window never mixes the previous signer's last sign with
+    whatever comes next; 0 never does.
     """
 
-    def __init__(
-        self, length: int, features: int, stride: int = 1, reset_after: float | None = 1.0
-    ) -> None:
+    def __init__(self, length: int, features: int, stride: int, reset_after: float) -> None:
         if length < 1 or features < 1 or stride < 1:
             raise ValueError("length, features and stride must be >= 1")
         self.length = length
@@ -41,7 +40,6 @@ class WindowBuffer:
         self._count = 0  # frames since the last reset
         self._since_emit = 0
         self._last_hands: float | None = None  # media time of the last frame with a hand
-        self.resets = 0
 
     @property
     def filled(self) -> int:
@@ -53,7 +51,6 @@ class WindowBuffer:
         self._pos = 0
         self._since_emit = 0
         self._last_hands = None
-        self.resets += 1
 
     def absent_too_long(self, hands: bool, t_media: float) -> bool:
         """Note whether this frame shows a hand; True when the buffer holds frames and no hand
@@ -62,7 +59,7 @@ class WindowBuffer:
             self._last_hands = t_media
             return False
         return (
-            self.reset_after is not None
+            self.reset_after > 0
             and self._count > 0
             and t_media - self._last_hands >= self.reset_after
         )
@@ -96,8 +93,8 @@ class TimedWindowBuffer(WindowBuffer):
     """
 
     def __init__(
-        self, length: int, features: int, span: float, stride: int = 1,
-        reset_after: float | None = 1.0, capacity: int | None = None,
+        self, length: int, features: int, span: float, stride: int, reset_after: float,
+        capacity: int | None = None,
     ) -> None:
         super().__init__(length, features, stride, reset_after)
         if span <= 0:

@@ -72,7 +72,7 @@ def benchmark(model_path: Path, runs: int = 400) -> dict[str, Any]:
     # What the daemon pays per window: keypoint frames in, probabilities out.
     from signd.daemon.classifier import Classifier
 
-    clf = Classifier.load(model_path, num_threads=1)
+    clf = Classifier.load(model_path)
     clf.model.warm_up()
     t = []
     for _ in range(runs):
@@ -133,7 +133,7 @@ def render(name: str, manifest: Any, size: int, evaluation: dict[str, Any], benc
         f"class-balanced; a fixed {train.get('epochs')} epochs (the median epoch that early stopping on "
         "a same-signer split picked over the seven LOSO folds: it looked only at training "
         "signers, never at the held-out one).",
-        f"- smoothing defaults (manifest `extra.smoothing`): `{json.dumps(extra.get('smoothing', {}))}`.",
+        f"- how it is run (manifest `runtime`): `{json.dumps(manifest.runtime.to_dict())}`.",
         "",
     ]
     if acc:
@@ -157,7 +157,7 @@ def render(name: str, manifest: Any, size: int, evaluation: dict[str, Any], benc
         L += ["## Stream (every LOSO signer, each on its own fold's model)", "",
               "Each signer's sequences played back to back with 2 s of rest before each (the "
               "signer's recorded `blank` where there is one, else their body with arms down and no hands), "
-              "at 30 fps, through the runtime's `WindowBuffer` and `Smoother` (`signd evaluate "
+              "at 30 fps, through the runtime's recognizer (`signd evaluate "
               "--loso ... --stream`).", "",
               "| architecture | event F1 | signs hit | missed | false events | false events per minute of rest |",
               "|---|---|---|---|---|---|"]

@@ -139,16 +139,14 @@ def check_demo(arrays: dict[str, np.ndarray], model: str | os.PathLike[str]) -> 
     from signd.daemon.classifier import Classifier
     from signd.daemon.layout import layout_named
 
-    from .export import smoothing_from_manifest
-    from .stream import StreamSettings, run_stream
+    from .stream import recognition_for, run_stream
 
     clf = Classifier.load(model)
     layout = layout_named(str(arrays["layout"]))
-    smoothing = smoothing_from_manifest(clf.manifest)
     frames = arrays["frames"].astype(np.float32)
 
     def predict(windows: np.ndarray) -> np.ndarray:
         return np.stack([clf.predict(w, layout) for w in windows])
 
-    settings = StreamSettings(fps=float(arrays["fps"]))
-    return [d.label for d in run_stream(frames, layout, predict, clf.labels, smoothing, settings)]
+    rec = recognition_for(clf.manifest.runtime)
+    return [d.label for d in run_stream(frames, layout, predict, clf.labels, clf.window, rec, float(arrays["fps"]))]

@@ -10,14 +10,14 @@ from typing import Any
 
 import numpy as np
 
+from signd.daemon.config import WindowConfig
 from signd.daemon.layout import layout_named
-from signd.daemon.smoothing import SmoothingConfig
 
 from .architectures import spec
 from .dataset import Signer, load_signers
 from .evaluate import LOSO_CLASSES, Report, corrected, evaluate, loso, loso_labels
-from .export import DEFAULT_SMOOTHING, smoothing_from_manifest
-from .stream import StreamScore, StreamSettings, evaluate_stream
+from .export import runtime_hints
+from .stream import StreamScore, StreamSettings, evaluate_stream, recognition_for
 from .train import TrainConfig, fit
 
 log = logging.getLogger(__name__)
@@ -25,8 +25,6 @@ log = logging.getLogger(__name__)
 Paths = list[str | os.PathLike[str]]
 
 
-def _smoothing_for(arch: str) -> SmoothingConfig:
-    return DEFAULT_SMOOTHING if arch == "default" else SmoothingConfig()
 
 
 def _stream_block(scores: list[StreamScore]) -> dict[str, Any]:
@@ -38,7 +36,7 @@ def _stream_block(scores: list[StreamScore]) -> dict[str, Any]:
 
 def loso_run(paths: Paths, archs: list[str], held_out: Paths = (), classes: tuple[str, ...] = LOSO_CLASSES,
              seed: int = 0, epochs: int | None = None, folds: list[str] | None = None,
-             stream: StreamSettings | None = None) -> dict[str, Any]:
+             stream: StreamSettings | None = None, window: WindowConfig | None = None) -> dict[str, Any]:
     """LOSO of every architecture over `paths` (same folds, same seed, one run); with
     `held_out`, a model per architecture trained on all of `paths` tested on those signers;
     with `stream`, every held-out signer's stream through its own fold's model."""
@@ -68,7 +66,8 @@ def loso_run(paths: Paths, archs: list[str], held_out: Paths = (), classes: tupl
                 trained = run.models[arch].get(s.name)
                 if trained is not None:
                     scores.append(evaluate_stream(s, layout, trained.predict_frames, rep.labels,
-                                                  _smoothing_for(arch), stream))
+                                                  recognition_for(runtime_hints(arch), window), stream,
+                                                  base.window))
             result["stream"][arch] = _stream_block(scores)
         unknown = [sc for sc in scores if sc.unknown]
         if extra:
@@ -78,7 +77,8 @@ def loso_run(paths: Paths, archs: list[str], held_out: Paths = (), classes: tupl
             block: dict[str, Any] = {"accuracy": held.to_dict()}
             if stream is not None:
                 hs = [evaluate_stream(s, layout, trained.predict_frames, trained.labels,
-                                      _smoothing_for(arch), stream) for s in extra]
+                                      recognition_for(runtime_hints(arch), window), stream, base.window)
+                      for s in extra]
                 block["stream"] = _stream_block(hs)
                 unknown += [sc for sc in hs if sc.unknown]
             result["held_out"][arch] = block
@@ -93,7 +93,8 @@ def loso_run(paths: Paths, archs: list[str], held_out: Paths = (), classes: tupl
     return result
 
 
-def model_run(model: str | os.PathLike[str], data: Paths, stream: StreamSettings | None = None) -> dict[str, Any]:
+def model_run(model: str | os.PathLike[str], data: Paths, stream: StreamSettings | None = None,
+              window: WindowConfig | None = None) -> dict[str, Any]:
     """A converted model (with its manifest) on recordings, through the runtime's classifier."""
     from signd.daemon.classifier import Classifier
 
@@ -111,8 +112,8 @@ def model_run(model: str | os.PathLike[str], data: Paths, stream: StreamSettings
     result: dict[str, Any] = {"mode": "model", "model": str(model), "accuracy": {name: rep.to_dict()},
                               "stream": {}, "unknown": {}}
     if stream is not None:
-        smoothing = smoothing_from_manifest(clf.manifest)
-        scores = [evaluate_stream(s, layout, predict, clf.labels, smoothing, stream) for s in signers]
+        rec = recognition_for(clf.manifest.runtime, window)
+        scores = [evaluate_stream(s, layout, predict, clf.labels, rec, stream, clf.window) for s in signers]
         result["stream"][name] = _stream_block(scores)
         unknown = [sc for sc in scores if sc.unknown]
         if unknown:

@@ -1,17 +1,17 @@
 """A trained network becomes a shipped model: `signd convert` (verification, op-version check
-for the target runtime, manifest) plus the smoothing the model was measured with.
+for the target runtime, manifest) plus how it is to be run (window span, smoothing).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from signd.daemon.smoothing import SmoothingConfig
+from signd.daemon.smoothing import SmoothingOverrides
 
+from .manifest import RuntimeHints
 from .train import Trained, config_dict
 
 log = logging.getLogger(__name__)
@@ -21,30 +21,19 @@ log = logging.getLogger(__name__)
 DEFAULT_QUANTIZE = {"default": "float16", "tutorial": "float32"}
 DEFAULT_TARGET = "tflite-runtime-2.14"
 
-# What the default model's stream figures were measured with (see models/default/README.md).
-DEFAULT_SMOOTHING = SmoothingConfig(majority=10, threshold=0.8, min_hold=3, cooldown=0.5,
-                                    rest_labels=("blank", "rest"))
-
-
-def smoothing_dict(cfg: SmoothingConfig) -> dict[str, Any]:
-    """The manifest form of a smoothing config (the fields the runtime takes as defaults)."""
-    d = asdict(cfg)
-    d.pop("sentence_length", None)
-    d["rest_labels"] = list(cfg.rest_labels)
-    return d
-
-
-def smoothing_from_manifest(manifest: Any) -> SmoothingConfig:
-    """The smoothing a model recommends (`extra.smoothing`), or the runtime's defaults: the
-    same resolution `signd run` makes, without user overrides."""
-    from signd.daemon.config import SmoothingOverrides, smoothing_for
-
-    return smoothing_for(manifest.extra or {}, SmoothingOverrides())
+def runtime_hints(arch: str) -> RuntimeHints:
+    """How a model of `arch` is to be run; its stream figures were measured so. The default
+    network learns 30-frame windows of ~1 s (time-warped in training), so on a camera slower
+    than the recordings the window should keep that second, not 30 frames; and it needs more
+    certainty than the built-in threshold before a window counts (models/default/README.md)."""
+    if arch == "default":
+        return RuntimeHints(window_seconds=1.0, smoothing=SmoothingOverrides(threshold=0.8))
+    return RuntimeHints()
 
 
 def export(trained: Trained, out_dir: str | os.PathLike[str], data: list[str | os.PathLike[str]],
            name: str | None = None, quantize: str | None = None, target: str = DEFAULT_TARGET,
-           smoothing: SmoothingConfig | None = None, extra: dict[str, Any] | None = None,
+           hints: RuntimeHints | None = None, extra: dict[str, Any] | None = None,
            progress: bool | None = None) -> Any:
     """Write `out_dir/<name>.tflite` and its manifest through `signd convert`; return the
     convert report. `data` are the recordings the conversion is verified on."""
@@ -54,12 +43,7 @@ def export(trained: Trained, out_dir: str | os.PathLike[str], data: list[str | o
     out.mkdir(parents=True, exist_ok=True)
     name = name or out.name
     cfg = trained.config
-    smoothing = smoothing or (DEFAULT_SMOOTHING if cfg.arch == "default" else SmoothingConfig())
     info = {
-        "smoothing": smoothing_dict(smoothing),
-        # The default network learns 30-frame windows of ~1 s (time-warped in training): on a
-        # camera slower than the recordings the runtime should keep that second, not 30 frames.
-        **({"window_seconds": 1.0} if cfg.arch == "default" else {}),
         "training": {**config_dict(cfg), "signers": trained.signers,
                      "epochs_run": len(trained.history.get("loss", []))},
         **(extra or {}),
@@ -68,6 +52,7 @@ def export(trained: Trained, out_dir: str | os.PathLike[str], data: list[str | o
         trained.model, out / f"{name}.tflite", labels=trained.labels,
         quantize=quantize or DEFAULT_QUANTIZE.get(cfg.arch, "float32"), data=[str(d) for d in data],
         target=target, layout=cfg.layout, features=cfg.features, name=name, extra=info,
+        hints=hints or runtime_hints(cfg.arch),
         progress=progress,
     )
     log.info("wrote %s (%s)", report.output, report.chosen)

@@ -1,14 +1,16 @@
 """The manifest that travels beside a `.tflite` model as `<model>.json`.
 
 It tells the runtime what the model's outputs mean (labels), what it eats (window length,
-keypoint layout, feature set) and how it was made and checked (quantization, source hash,
-golden input -> output pairs, the runtimes it was verified on). A bare `.tflite` still runs
+keypoint layout, feature set), how it is best run (`runtime`: the window in seconds and the
+smoothing it was measured with, typed and checked on load) and how it was made and checked
+(quantization, source hash, golden input -> output pairs, the runtimes it was verified on). A bare `.tflite` still runs
 when the user passes `--labels`; the layout is then inferred from the input shape.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import tempfile
@@ -20,6 +22,8 @@ from typing import Any
 import numpy as np
 
 from signd.daemon.errors import DataError
+from signd.daemon.smoothing import SmoothingConfig, SmoothingOverrides
+from signd.daemon.typed_fields import FieldError, update_dataclass
 
 FORMAT = "signd-model/1"
 
@@ -50,6 +54,43 @@ class GoldenPair:
         return cls(arr.reshape(d["shape"]).astype(np.float32), np.asarray(d["output"], np.float32))
 
 
+@dataclass(frozen=True)
+class RuntimeHints:
+    """How the model's producer recommends running it; the user's settings win over these, and
+    these over the runtime's built-in defaults (`signd.daemon.recognizer.Recognition.resolve`)."""
+
+    window_seconds: float | None = None
+    """The span a window should cover whatever the camera's rate; None = the last `window`
+    frames."""
+    smoothing: SmoothingOverrides = field(default_factory=SmoothingOverrides)
+    """The smoothing the model's figures were measured with."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """What was recommended, leaving out what was not."""
+        smoothing = {k: v for k, v in asdict(self.smoothing).items() if v is not None}
+        out: dict[str, Any] = {"smoothing": smoothing} if smoothing else {}
+        return {"window_seconds": self.window_seconds, **out} if self.window_seconds is not None else out
+
+    @classmethod
+    def from_dict(cls, d: Any, where: str) -> RuntimeHints:
+        """Checked: unknown keys, wrong types and values out of range are DataErrors naming
+        the key."""
+        if not isinstance(d, dict):
+            raise DataError(f"{where}: key 'runtime' must be an object, got {d!r}")
+        try:
+            hints = update_dataclass(cls(), d, "runtime.")
+            hints.smoothing.apply(SmoothingConfig())
+        except (FieldError, ValueError) as exc:
+            raise DataError(f"{where}: {exc}") from None
+        if hints.window_seconds is not None and hints.window_seconds < 0:
+            raise DataError(f"{where}: runtime.window_seconds must be >= 0, got {hints.window_seconds}")
+        return hints
+
+
+# Manifests written before `runtime` existed kept these two among `extra`.
+_LEGACY_HINTS = ("window_seconds", "smoothing")
+
+
 @dataclass
 class Manifest:
     """What the runtime needs to know about a model, plus its provenance."""
@@ -65,11 +106,13 @@ class Manifest:
     # {name, version, ...}: each runtime the model loaded in and matched its golden outputs on
     verified_runtimes: list[dict[str, Any]] = field(default_factory=list)
     golden: list[GoldenPair] = field(default_factory=list)
+    runtime: RuntimeHints = field(default_factory=RuntimeHints)
     extra: dict[str, Any] = field(default_factory=dict)  # producer-specific facts (reports, seeds)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["golden"] = [g.to_dict() for g in self.golden]
+        d["runtime"] = self.runtime.to_dict()
         return {"format": FORMAT, **d}
 
     @classmethod
@@ -83,6 +126,11 @@ class Manifest:
         if not isinstance(d.get("labels"), list) or not d["labels"]:
             raise DataError(f"{where}: key 'labels' must be a non-empty list of names")
         kwargs = {k: v for k, v in d.items() if k in known}
+        extra = kwargs.get("extra")
+        if "runtime" not in d and isinstance(extra, dict) and any(k in extra for k in _LEGACY_HINTS):
+            kwargs["extra"] = {k: v for k, v in extra.items() if k not in _LEGACY_HINTS}
+            kwargs["runtime"] = {k: extra[k] for k in _LEGACY_HINTS if k in extra}
+        kwargs["runtime"] = RuntimeHints.from_dict(kwargs.get("runtime", {}), where)
         try:
             kwargs["golden"] = [GoldenPair.from_dict(g) for g in d.get("golden", [])]
         except (KeyError, ValueError, TypeError) as exc:
@@ -90,6 +138,15 @@ class Manifest:
         except zlib.error as exc:
             raise DataError(f"{where}: key 'golden' holds a corrupt input ({exc})") from None
         return cls(**kwargs)
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """The SHA-256 of a file (a model, the Keras file it came from), read in 1 MB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def default_file_mode() -> int:

@@ -1,6 +1,7 @@
 """Stream evaluation: a signer's sequences played back to back with rest between them through
-the runtime's own window (`signd.daemon.window`) and smoother (`signd.daemon.smoothing`),
-counting correct, missed and false events.
+the runtime's own recognizer (`signd.daemon.recognizer`, the object the daemon's inference
+thread runs, with the same settings resolved the same way), counting correct, missed and false
+events.
 
 The stream for one signer: every sequence once, in a shuffled (seeded) order, each preceded
 by `rest_seconds` of rest. Rest is the signer's own recorded rest (the `blank` class) where the
@@ -24,33 +25,40 @@ from typing import Any
 
 import numpy as np
 
+from signd.daemon.config import WindowConfig
+from signd.daemon.keypoints import Keypoints
 from signd.daemon.layout import Layout
-from signd.daemon.smoothing import Decision, Smoother, SmoothingConfig
-from signd.daemon.window import WindowBuffer
+from signd.daemon.recognizer import Recognition, Recognizer
+from signd.daemon.smoothing import Decision, SmoothingOverrides
 
 from .augment import arms_down
 from .dataset import REST_LABEL, Signer
+from .manifest import RuntimeHints
 
-_BATCH = 1024
 WindowPredictor = Callable[[np.ndarray], np.ndarray]  # windows (N, T, F) -> probs (N, K)
 
 
-@dataclass
+@dataclass(frozen=True)
 class StreamSettings:
-    """How the stream is played and cut."""
+    """How the stream is played (how it is recognised is a `Recognition`)."""
 
     fps: float = 30.0
     rest_seconds: float = 2.0
-    stride: int = 1
-    reset_after: float | None = 1.0
-    window: int = 30
     seed: int = 0
 
-    @property
-    def tail(self) -> int:
-        """Frames after a segment's end whose events still belong to it: one window, plus the
-        time the window takes to notice the hands are gone."""
-        return self.window + int(round((self.reset_after or 0.0) * self.fps))
+
+def recognition_for(hints: RuntimeHints, window: WindowConfig | None = None) -> Recognition:
+    """How `signd run` recognises with a model that recommends `hints`, when the user set
+    nothing but `window` (e.g. the stride of `signd evaluate --stride`)."""
+    return Recognition.resolve(window or WindowConfig(), SmoothingOverrides(), hints)
+
+
+def tail_frames(length: int, recognition: Recognition, fps: float) -> int:
+    """Frames after a segment's end whose events still belong to it: one window, plus the time
+    the recognizer takes to notice the hands are gone."""
+    w = recognition.window
+    span = int(round(w.seconds * fps)) if w.seconds else length
+    return span + int(round(w.reset_after * fps))
 
 
 @dataclass
@@ -154,57 +162,21 @@ def build_stream(signer: Signer, layout: Layout, known: set[str],
 
 
 def run_stream(frames: np.ndarray, layout: Layout, predict: WindowPredictor, labels: list[str],
-               smoothing: SmoothingConfig, settings: StreamSettings) -> list[Decision]:
-    """Drive the runtime's window and smoother over `frames` as the pipeline does: for every
-    frame, note the hands; when they have been gone for `reset_after`, end the smoother's
-    segment and reset the window; push the frame; classify every window handed out.
-
-    The window buffer does not depend on the predictions, so windows are collected first and
-    classified in one batch, then replayed through the smoother in order: the same decisions
-    as frame by frame, much faster."""
-    buf = WindowBuffer(settings.window, frames.shape[-1], settings.stride, settings.reset_after)
-    hands = layout.hands(frames)
-    steps: list[tuple[str, int, float]] = []  # ("end", i, t) or ("window", i, t)
-    windows: list[np.ndarray] = []
-    done: list[np.ndarray] = []  # probabilities of the windows classified so far
-    for i, frame in enumerate(frames):
-        t = i / settings.fps
-        if buf.absent_too_long(bool(hands[i]), t):
-            steps.append(("end", i, t))
-            buf.reset()
-        w = buf.push(frame, i, t, t)
-        if w is not None:
-            windows.append(w.frames.copy())
-            steps.append(("window", i, t))
-            if len(windows) == _BATCH:  # bounded memory: a long stream has many windows
-                done.append(predict(np.stack(windows)))
-                windows = []
-    steps.append(("end", len(frames), len(frames) / settings.fps))
-    if windows:
-        done.append(predict(np.stack(windows)))
-    probs = np.concatenate(done) if done else np.zeros((0, len(labels)), np.float32)
-    smoother = Smoother(labels, smoothing)
-    out: list[Decision] = []
-    k = 0
-    for kind, i, t in steps:
-        if kind == "end":
-            d = smoother.end_segment()
-        else:
-            d = smoother.update(probs[k], i, t, t)
-            k += 1
-        if d is not None:
-            out.append(d)
-    return out
+               length: int, recognition: Recognition, fps: float) -> list[Decision]:
+    """The decisions of the runtime's recognizer over `frames`, a continuous stream at `fps`,
+    windows classified in batches by `predict`."""
+    recognizer = Recognizer(labels, length, layout, recognition, lambda w: predict(w[None])[0])
+    return recognizer.run(Keypoints.stream(frames, layout, fps), predict)
 
 
 def score_stream(signer: str, decisions: list[Decision], segments: list[Segment],
-                 rest_mask: np.ndarray, settings: StreamSettings) -> StreamScore:
+                 rest_mask: np.ndarray, settings: StreamSettings, tail: int) -> StreamScore:
     """Attribute events to segments and count (see the module doc)."""
     score = StreamScore(signer)
-    owner = np.full(len(rest_mask) + settings.tail + 1, -1, np.int64)
+    owner = np.full(len(rest_mask) + tail + 1, -1, np.int64)
     for j, seg in enumerate(segments):
-        owner[seg.start : seg.end + settings.tail] = np.where(
-            owner[seg.start : seg.end + settings.tail] == -1, j, owner[seg.start : seg.end + settings.tail])
+        span = slice(seg.start, seg.end + tail)
+        owner[span] = np.where(owner[span] == -1, j, owner[span])
         owner[seg.start : seg.end] = j  # a sign's own frames are its, whatever came before
     per_seg: dict[int, list[str]] = {}
     for d in decisions:
@@ -234,10 +206,12 @@ def score_stream(signer: str, decisions: list[Decision], segments: list[Segment]
 
 
 def evaluate_stream(signer: Signer, layout: Layout, predict: WindowPredictor, labels: list[str],
-                    smoothing: SmoothingConfig, settings: StreamSettings | None = None) -> StreamScore:
-    """One signer's stream, played and scored."""
+                    recognition: Recognition, settings: StreamSettings | None = None,
+                    length: int = 30) -> StreamScore:
+    """One signer's stream, played and scored: `length`-frame windows of `layout` keypoints."""
     settings = settings or StreamSettings()
     known = {lab for lab in labels if lab != REST_LABEL}
     frames, segments, rest_mask = build_stream(signer, layout, known, settings)
-    decisions = run_stream(frames, layout, predict, labels, smoothing, settings)
-    return score_stream(signer.name, decisions, segments, rest_mask, settings)
+    decisions = run_stream(frames, layout, predict, labels, length, recognition, settings.fps)
+    return score_stream(signer.name, decisions, segments, rest_mask, settings,
+                        tail_frames(length, recognition, settings.fps))

@@ -204,8 +204,9 @@ def test_pose_hands_model_for_tflite_runtime_2_14_loads_and_runs_there(bradon_21
     code = (
         "import sys, numpy as np\n"
         "from signd.daemon.classifier import Classifier\n"
+        "from signd.daemon.config import ModelConfig\n"
         "from signd.daemon.layout import TUTORIAL_1662\n"
-        "c = Classifier.load(sys.argv[1], runtime='tflite-runtime')\n"
+        "c = Classifier.load(sys.argv[1], ModelConfig(runtime='tflite-runtime'))\n"
         "print(c.model.runtime.name, c.model.runtime.version, c.check_golden())\n"
         "x = np.load(sys.argv[2])['X'][0].astype(np.float32)\n"
         "print(c.labels[int(np.argmax(c.predict(x, TUTORIAL_1662)))])\n"
@@ -249,6 +250,6 @@ def test_a_keras3_model_object_converts_through_the_python_api(tmp_path):
     assert m.labels == ["a", "b", "c"] and m.extra["trained_by"] == "helper" and m.name == "tiny_gru"
     from signd.daemon.interpreter import TFLiteModel
 
-    model = TFLiteModel(out)
+    model = TFLiteModel(out, 1)
     got = np.stack([model.predict(np.asarray(x, np.float32)) for x in result["probe"]])
     np.testing.assert_allclose(got, np.asarray(result["keras_outputs"]), atol=1e-5)

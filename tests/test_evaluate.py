@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from signd.daemon.layout import POSE_HANDS_258, TUTORIAL_1662
+from signd.daemon.recognizer import Recognition
 from signd.daemon.smoothing import SmoothingConfig
 from signd.models.dataset import Signer
 from signd.models.evaluate import Report, score_signer
@@ -47,7 +48,7 @@ def _oracle(windows: np.ndarray) -> np.ndarray:
     return out
 
 
-SMOOTH = SmoothingConfig(majority=10, threshold=0.7, min_hold=3, cooldown=0.5)
+SMOOTH = Recognition(smoothing=SmoothingConfig(majority=10, threshold=0.7, min_hold=3, cooldown=0.5))
 
 
 def test_an_oracle_hits_every_sign_and_nothing_else():

@@ -10,11 +10,14 @@ import numpy as np
 import pytest
 from test_pipeline import Collect, wait_for
 
+from signd.daemon import extractor_process as ep
 from signd.daemon.classifier import Classifier
+from signd.daemon.config import KeypointsConfig, SourceConfig
 from signd.daemon.extractor_process import ExtractorGone, ExtractorProcess, supported
-from signd.daemon.keypoints import ExtractorSpec, HolisticExtractor
+from signd.daemon.holistic import HolisticExtractor
 from signd.daemon.layout import POSE_HANDS_258, TUTORIAL_1662
-from signd.daemon.pipeline import Pipeline, PipelineConfig
+from signd.daemon.pipeline import Pipeline
+from signd.daemon.recognizer import Recognition
 from signd.daemon.sources.camera import CameraSource
 
 from conftest import SHARED_DATA
@@ -50,14 +53,14 @@ def thread_nices(pid: int) -> list[int]:
 
 @pytest.fixture(scope="module")
 def child():
-    x = ExtractorProcess(TUTORIAL_1662)
+    x = ExtractorProcess(TUTORIAL_1662, KeypointsConfig())
     yield x
     x.close()
 
 
 def test_same_vectors_as_in_a_thread_with_frames_in_flight(child):
     images = frames()
-    local = HolisticExtractor(TUTORIAL_1662)
+    local = HolisticExtractor(TUTORIAL_1662, 1)
     want = np.stack([local.extract(im) for im in images])  # one frame at a time
     local.close()
     assert child.depth >= 3  # two in MediaPipe's graph, one waiting in the socket
@@ -86,14 +89,14 @@ def test_no_more_than_depth_frames_in_flight(child):
 
 def test_bigger_frames_grow_the_shared_buffer():
     small, big = frames(1, 320)[0], frames(1, 960)[0]
-    x = ExtractorProcess(POSE_HANDS_258)
+    x = ExtractorProcess(POSE_HANDS_258, KeypointsConfig())
     try:
         a = x.extract(small)
         b = x.extract(big)
         c = x.extract(small)
     finally:
         x.close()
-    ref = HolisticExtractor(POSE_HANDS_258)
+    ref = HolisticExtractor(POSE_HANDS_258, 1)
     try:
         want = [ref.extract(im) for im in (small, big, small)]
     finally:
@@ -113,7 +116,7 @@ def test_mediapipe_runs_below_the_daemons_priority(child):
 
 
 def test_child_ignores_the_stop_signals_and_leaves_when_told():
-    x = ExtractorProcess(TUTORIAL_1662)
+    x = ExtractorProcess(TUTORIAL_1662, KeypointsConfig())
     pid = x._proc.pid
     os.kill(pid, signal.SIGTERM)  # systemd signals the whole group; the daemon decides
     os.kill(pid, signal.SIGINT)
@@ -123,7 +126,7 @@ def test_child_ignores_the_stop_signals_and_leaves_when_told():
 
 
 def test_a_child_that_dies_is_an_error_naming_its_exit_code():
-    x = ExtractorProcess(TUTORIAL_1662)
+    x = ExtractorProcess(TUTORIAL_1662, KeypointsConfig())
     x._proc.kill()
     x._proc.wait()
     with pytest.raises(ExtractorGone, match=r"keypoint process ended \(exit code -9"):
@@ -136,10 +139,10 @@ def test_live_pipeline_with_the_isolated_extractor(synthetic_model):
     and stopping ends the child."""
     dev = FakeCameraDevice(frames(20))
     stop = threading.Event()
-    cam = CameraSource(0, stop, capture_factory=dev.factory)
+    cam = CameraSource(0, stop, SourceConfig(), capture_factory=dev.factory)
     cam.open()
     clf = Classifier.load(synthetic_model)
-    p = Pipeline(cam, clf, [Collect()], PipelineConfig(), ExtractorSpec(clf.layout, isolated=True), stop)
+    p = Pipeline(cam, clf, [Collect()], Recognition(), KeypointsConfig(isolate=True), stop)
     p.start()
     assert wait_for(lambda: p.stats.counters.frames_processed >= 10)
     p.request_stop()
@@ -150,9 +153,47 @@ def test_live_pipeline_with_the_isolated_extractor(synthetic_model):
 
 
 def test_niceness_zero_keeps_mediapipe_at_the_daemons_priority():
-    x = ExtractorProcess(POSE_HANDS_258, niceness=0)
+    x = ExtractorProcess(POSE_HANDS_258, KeypointsConfig(niceness=0))
     try:
         x.extract(frames(1)[0])
         assert set(thread_nices(x._proc.pid)) == {os.getpriority(os.PRIO_PROCESS, 0)}
     finally:
         x.close()
+
+
+@pytest.mark.parametrize("msg", [ep.NewBuffer(10), ep.FrameAt(0, 2, 3), ep.Stop(), ep.Ready(1),
+                                 ep.Failed("x"), ep.Result(b"ab", 1.0, 2.0)])
+def test_messages_to_and_from_the_child_are_typed_and_pickle(msg):
+    import dataclasses
+    import pickle
+
+    assert pickle.loads(pickle.dumps(msg)) == msg
+    assert dataclasses.is_dataclass(msg) and not hasattr(msg, "__dict__")
+
+
+def test_an_unexpected_message_is_a_failure_naming_its_type_and_the_child_exits():
+    x = ExtractorProcess(POSE_HANDS_258, KeypointsConfig())
+    try:
+        x._conn.send(("frame", 0, 1, 1))  # the old string-tagged protocol: never unpacked blindly
+        x._in_flight += 1
+        with pytest.raises(ExtractorGone, match=r"TypeError: unexpected message tuple"):
+            x.collect()
+        assert x._proc.wait(10) == 0
+    finally:
+        x.close()
+
+
+def test_a_frame_before_any_buffer_is_a_failure():
+    x = ExtractorProcess(POSE_HANDS_258, KeypointsConfig())
+    try:
+        x._conn.send(ep.FrameAt(0, 2, 2))
+        x._in_flight += 1
+        with pytest.raises(ExtractorGone, match="before any shared buffer"):
+            x.collect()
+    finally:
+        x.close()
+
+
+def test_a_child_that_cannot_start_is_reported():
+    with pytest.raises(ExtractorGone, match="could not start: .*Error"):
+        ExtractorProcess(POSE_HANDS_258, KeypointsConfig(model_complexity=7))

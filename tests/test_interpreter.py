@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from signd.daemon.classifier import Classifier
+from signd.daemon.config import ModelConfig
 from signd.daemon.errors import DataError, InputError
 from signd.daemon.interpreter import TFLiteModel, pick_runtime
 from signd.daemon.layout import POSE_HANDS_258, TUTORIAL_1662
@@ -41,7 +42,7 @@ def test_1662_frames_feed_a_258_model(synthetic_model, synthetic_rec):
 
 def test_int8_scales_are_applied(tmp_path, synthetic_rec, synthetic_model):
     q = train_tflite(synthetic_rec, tmp_path / "q.tflite", epochs=60, quantize="int8")
-    qm, fm = TFLiteModel(q), TFLiteModel(synthetic_model)
+    qm, fm = TFLiteModel(q, 1), TFLiteModel(synthetic_model, 1)
     assert qm.quantized and qm.input_dtype == np.int8
     for x in synthetic_rec.X[::5]:
         p, f = qm.predict(x), fm.predict(x)
@@ -57,8 +58,8 @@ def test_num_threads(synthetic_model, threads):
 
 
 def test_tensorflow_runtime_gives_the_same_answers(synthetic_model, synthetic_rec):
-    a = TFLiteModel(synthetic_model, runtime="ai-edge-litert")
-    b = TFLiteModel(synthetic_model, runtime="tensorflow")
+    a = TFLiteModel(synthetic_model, 1, runtime="ai-edge-litert")
+    b = TFLiteModel(synthetic_model, 1, runtime="tensorflow")
     assert b.runtime.name == "tensorflow"
     np.testing.assert_allclose(a.predict(synthetic_rec.X[0]), b.predict(synthetic_rec.X[0]), atol=1e-5)
 
@@ -68,7 +69,7 @@ def test_tflite_runtime_fallback_in_its_own_process(synthetic_model):
     code = (
         "import json, numpy as np\n"
         "from signd.daemon.interpreter import TFLiteModel\n"
-        f"m = TFLiteModel({str(synthetic_model)!r}, runtime='tflite-runtime')\n"
+        f"m = TFLiteModel({str(synthetic_model)!r}, 1, runtime='tflite-runtime')\n"
         "print(json.dumps([m.runtime.name, m.predict(np.zeros((30, 258), np.float32)).tolist()]))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
@@ -78,14 +79,14 @@ def test_tflite_runtime_fallback_in_its_own_process(synthetic_model):
 
 def test_missing_model(tmp_path):
     with pytest.raises(InputError, match="model not found"):
-        TFLiteModel(tmp_path / "none.tflite")
+        TFLiteModel(tmp_path / "none.tflite", 1)
 
 
 def test_not_a_tflite_model(tmp_path):
     p = tmp_path / "action.h5"
     p.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(100))
     with pytest.raises(DataError, match=r"action\.h5: not a TFLite model"):
-        TFLiteModel(p)
+        TFLiteModel(p, 1)
 
 
 @pytest.mark.parametrize("runtime", ["ai-edge-litert", "tensorflow"])
@@ -95,14 +96,14 @@ def test_truncated_model_is_an_error_not_a_crash(tmp_path, synthetic_model, runt
     p = tmp_path / "cut.tflite"
     p.write_bytes(data[: int(len(data) * keep)])
     with pytest.raises(DataError, match=r"cut\.tflite: .*truncated"):
-        TFLiteModel(p, runtime=runtime)
+        TFLiteModel(p, 1, runtime=runtime)
 
 
 def test_label_count_must_match_outputs(tmp_path, synthetic_model):
     p = tmp_path / "m.tflite"
     shutil.copy(synthetic_model, p)
     with pytest.raises(DataError, match="2 labels .* 3 outputs"):
-        Classifier.load(p, labels=["a", "b"])
+        Classifier.load(p, ModelConfig(labels=("a", "b")))
 
 
 def test_bare_model_needs_labels(tmp_path, synthetic_model):
@@ -110,7 +111,7 @@ def test_bare_model_needs_labels(tmp_path, synthetic_model):
     shutil.copy(synthetic_model, p)
     with pytest.raises(InputError, match="--labels"):
         Classifier.load(p)
-    c = Classifier.load(p, labels=["hello", "iloveyou", "thanks"])
+    c = Classifier.load(p, ModelConfig(labels=("hello", "iloveyou", "thanks")))
     assert c.layout == POSE_HANDS_258  # inferred from the input shape
 
 
@@ -139,7 +140,7 @@ def test_golden_check(tmp_path, synthetic_model, synthetic_rec):
     shutil.copy(synthetic_model, p)
     m = read_manifest(synthetic_model)
     x = synthetic_rec.X[3]
-    good = TFLiteModel(synthetic_model).predict(x)
+    good = TFLiteModel(synthetic_model, 1).predict(x)
     m.golden = [GoldenPair(x, good)]
     write_manifest(p, m)
     assert Classifier.load(p).check_golden() < 1e-5

@@ -6,9 +6,10 @@ import cv2
 import numpy as np
 import pytest
 
-from signd.daemon.keypoints import HolisticExtractor, pose_model_path
+from signd.daemon.config import SourceConfig
+from signd.daemon.holistic import HolisticExtractor, pose_model_path
 from signd.daemon.layout import POSE_HANDS_258, TUTORIAL_1662
-from signd.daemon.sources import SourceOptions, make_source
+from signd.daemon.sources import make_source
 
 from conftest import run_signd, shared_path
 
@@ -26,9 +27,9 @@ def tutorial_extract_keypoints(results):
 def hello_vectors():
     video = shared_path("videos", "hello.mp4")
     # signd's path: the video source (shrink to 640, BGR -> RGB) and the extractor
-    src = make_source(str(video), threading.Event(), SourceOptions(fast=True))
+    src = make_source(SourceConfig(uri=str(video), fast=True), threading.Event())
     src.open()
-    ours_x = HolisticExtractor(TUTORIAL_1662)
+    ours_x = HolisticExtractor(TUTORIAL_1662, 1)
     ours = []
     while (f := src.read()) is not None:
         ours.append(ours_x.extract(f.image))
@@ -81,9 +82,9 @@ def test_a_hand_in_most_frames(hello_vectors):
 def test_258_layout_is_1662_without_the_face(hello_vectors):
     ours, _, _ = hello_vectors
     video = shared_path("videos", "hello.mp4")
-    src = make_source(str(video), threading.Event(), SourceOptions(fast=True))
+    src = make_source(SourceConfig(uri=str(video), fast=True), threading.Event())
     src.open()
-    x = HolisticExtractor(POSE_HANDS_258)
+    x = HolisticExtractor(POSE_HANDS_258, 1)
     v258 = np.stack([x.extract(f.image) for f in iter(src.read, None)])
     x.close()
     np.testing.assert_allclose(v258, np.concatenate([ours[:, :132], ours[:, 1536:]], axis=1), atol=1e-6)

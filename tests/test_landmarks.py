@@ -105,7 +105,7 @@ def test_missing_parts_are_zeros_in_both_layouts():
 
 def test_real_holistic_output_reads_the_same_both_ways():
     cv2 = pytest.importorskip("cv2")
-    from signd.daemon.keypoints import new_holistic
+    from signd.daemon.holistic import new_holistic
 
     video = shared_path("videos", "thanks.mp4")
     cap = cv2.VideoCapture(str(video))

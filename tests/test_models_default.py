@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from signd.daemon.classifier import Classifier
+from signd.daemon.config import ModelConfig
 from signd.daemon.layout import POSE_HANDS_258
 from signd.models.dataset import load_signers
-from signd.models.export import smoothing_from_manifest
-from signd.models.stream import StreamSettings, evaluate_stream
+from signd.models.stream import StreamSettings, evaluate_stream, recognition_for
 
 from conftest import ROOT, shared_path
 
@@ -23,7 +23,7 @@ MODEL = DEFAULT / "default.tflite"
 
 @pytest.fixture(scope="module")
 def clf() -> Classifier:
-    return Classifier.load(MODEL, runtime="ai-edge-litert")
+    return Classifier.load(MODEL, ModelConfig(runtime="ai-edge-litert"))
 
 
 def test_files_and_manifest():
@@ -32,7 +32,8 @@ def test_files_and_manifest():
     assert m["features"] == "signd-v1" and m["layout"] == "pose-hands-258" and m["window"] == 30
     assert m["labels"] == ["blank", "hello", "iloveyou", "thanks"]
     assert m["quantization"] == "float16"
-    assert m["extra"]["smoothing"]["rest_labels"] == ["blank", "rest"]
+    assert m["runtime"]["smoothing"]["rest_labels"] == ["blank", "rest"]
+    assert m["runtime"]["window_seconds"] == 1.0
     assert m["extra"]["convert"]["agreement"] >= 0.995
     assert {r["name"] for r in m["verified_runtimes"]} >= {"ai-edge-litert"}
     card = (DEFAULT / "README.md").read_text()
@@ -43,7 +44,7 @@ def test_files_and_manifest():
 @pytest.mark.parametrize("runtime", ["ai-edge-litert", "tflite-runtime"])
 def test_loads_and_answers_alike_on_each_runtime(runtime):
     pytest.importorskip({"ai-edge-litert": "ai_edge_litert", "tflite-runtime": "tflite_runtime"}[runtime])
-    c = Classifier.load(MODEL, runtime=runtime)
+    c = Classifier.load(MODEL, ModelConfig(runtime=runtime))
     assert c.check_golden() <= 1e-3
 
 
@@ -61,7 +62,7 @@ def test_recognises_a_signer_it_never_saw(clf):
         return np.stack([clf.predict(w, POSE_HANDS_258) for w in windows])
 
     score = evaluate_stream(signer, POSE_HANDS_258, predict, clf.labels,
-                            smoothing_from_manifest(clf.manifest), StreamSettings())
+                            recognition_for(clf.manifest.runtime), StreamSettings())
     assert score.hits >= 0.85 * score.signs
     assert score.unknown == 30 and score.unknown_event_rate <= 0.3
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from signd.daemon.broker import BrokerAddress, default_device, parse_url, password
 from signd.daemon.config import MqttConfig, load_config
 from signd.daemon.errors import ConfigError
+from signd.daemon.mqtt_settings import BrokerAddress, default_device, parse_url, password
 from signd.daemon.publishers.mqtt import MqttPublisher
 
 from conftest import run_signd

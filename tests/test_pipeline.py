@@ -8,14 +8,17 @@ import cv2
 import numpy as np
 
 from signd.daemon.classifier import Classifier
-from signd.daemon.keypoints import ExtractorSpec
-from signd.daemon.pipeline import Pipeline, PipelineConfig
+from signd.daemon.config import KeypointsConfig, SourceConfig
+from signd.daemon.pipeline import Pipeline
 from signd.daemon.publishers.base import Publisher
+from signd.daemon.recognizer import Recognition
 from signd.daemon.sources.camera import CameraSource
 from signd.daemon.sources.replay import ReplaySource
 
 from conftest import SHARED_DATA
 from fakes import FakeCameraDevice
+
+IN_THREAD = KeypointsConfig(isolate=False)  # MediaPipe in the extraction thread
 
 
 class Collect(Publisher):
@@ -51,10 +54,9 @@ def wait_for(cond, timeout=60.0):
 def test_live_capture_never_waits_newest_frame_wins(synthetic_model):
     dev = FakeCameraDevice(camera_frames())  # delivers frames as fast as read() is called
     stop = threading.Event()
-    cam = CameraSource(0, stop, capture_factory=dev.factory)
+    cam = CameraSource(0, stop, SourceConfig(), capture_factory=dev.factory)
     cam.open()
-    p = Pipeline(cam, Classifier.load(synthetic_model), [Collect()], PipelineConfig(),
-                 ExtractorSpec(Classifier.load(synthetic_model).layout), stop)
+    p = Pipeline(cam, Classifier.load(synthetic_model), [Collect()], Recognition(), IN_THREAD, stop)
     p.start()
     assert wait_for(lambda: p.stats.counters.frames_processed >= 10)
     p.request_stop()
@@ -70,13 +72,14 @@ def test_camera_vanishing_mid_run_daemon_stays_up(synthetic_model, caplog):
     caplog.set_level("INFO")
     dev = FakeCameraDevice(camera_frames(), vanish_after=15, unavailable_opens=2)
     stop = threading.Event()
-    cam = CameraSource(0, stop, capture_factory=dev.factory)
+    cam = CameraSource(0, stop, SourceConfig(), capture_factory=dev.factory)
     cam.backoff_initial = 0.05
     cam.open()
     clf = Classifier.load(synthetic_model)
-    p = Pipeline(cam, clf, [Collect()], PipelineConfig(frame_queue=64), ExtractorSpec(clf.layout), stop)
+    p = Pipeline(cam, clf, [Collect()], Recognition(), IN_THREAD, stop)
     # a non-dropping queue for this test, so every frame before and after the outage is seen
     p._frames.drop_oldest = False
+    p._frames.capacity = 64
     p.start()
     assert wait_for(lambda: cam.state == "reopening")
     assert all(t.is_alive() for t in p._threads)  # the outage does not stop the daemon
@@ -89,10 +92,10 @@ def test_camera_vanishing_mid_run_daemon_stays_up(synthetic_model, caplog):
 
 def test_replay_drains_every_event_at_end_of_source(synthetic_npz, synthetic_model, synthetic_rec):
     stop = threading.Event()
-    src = ReplaySource(synthetic_npz, stop, fast=True, repeat=3)
+    src = ReplaySource(synthetic_npz, stop, SourceConfig(fast=True, repeat=3))
     src.open()
     sink = Collect()
-    p = Pipeline(src, Classifier.load(synthetic_model), [sink], PipelineConfig(), None, stop)
+    p = Pipeline(src, Classifier.load(synthetic_model), [sink], Recognition(), IN_THREAD, stop)
     p.start()
     assert p.wait(60)
     n = 3 * len(synthetic_rec.y)
@@ -108,10 +111,10 @@ def test_a_failing_publisher_does_not_stop_the_others(synthetic_npz, synthetic_m
             raise OSError("disk full")
 
     stop = threading.Event()
-    src = ReplaySource(synthetic_npz, stop, fast=True)
+    src = ReplaySource(synthetic_npz, stop, SourceConfig(fast=True))
     src.open()
     sink = Collect()
-    p = Pipeline(src, Classifier.load(synthetic_model), [Broken(), sink], PipelineConfig(), None, stop)
+    p = Pipeline(src, Classifier.load(synthetic_model), [Broken(), sink], Recognition(), IN_THREAD, stop)
     p.start()
     assert p.wait(60)
     assert len(sink.events) == 30 and p.stats.counters.publish_errors == 30
@@ -119,15 +122,15 @@ def test_a_failing_publisher_does_not_stop_the_others(synthetic_npz, synthetic_m
 
 def test_swap_classifier_mid_stream(synthetic_npz, synthetic_model):
     stop = threading.Event()
-    src = ReplaySource(synthetic_npz, stop, fast=False, repeat=100)  # paced: runs for a while
+    src = ReplaySource(synthetic_npz, stop, SourceConfig(fast=False, repeat=100))  # paced: runs for a while
     src.open()
     sink = Collect()
     a = Classifier.load(synthetic_model)
-    p = Pipeline(src, a, [sink], PipelineConfig(), None, stop)
+    p = Pipeline(src, a, [sink], Recognition(), IN_THREAD, stop)
     p.start()
     assert wait_for(lambda: len(sink.events) >= 2)
     b = Classifier.load(synthetic_model)
-    p.swap_classifier(b)
+    p.swap_classifier(b, Recognition())
     assert wait_for(lambda: p.classifier is b)
     n = len(sink.events)
     assert wait_for(lambda: len(sink.events) >= n + 2)
@@ -154,9 +157,9 @@ def test_file_decoding_runs_below_the_extractors_priority(synthetic_npz, synthet
     for background in (True, False):
         Recording.background = background
         stop = threading.Event()
-        src = Recording(synthetic_npz, stop, fast=True)
+        src = Recording(synthetic_npz, stop, SourceConfig(fast=True))
         src.open()
-        p = Pipeline(src, Classifier.load(synthetic_model), [Collect()], PipelineConfig(), None, stop)
+        p = Pipeline(src, Classifier.load(synthetic_model), [Collect()], Recognition(), IN_THREAD, stop)
         p.start()
         assert p.wait(60) and p.error is None
     from signd.daemon.pipeline import CAPTURE_NICENESS
@@ -221,9 +224,9 @@ def test_threads_after_extraction_ask_for_a_short_slice(synthetic_npz, synthetic
 
     clf.predict = recording_predict
     stop = threading.Event()
-    src = ReplaySource(synthetic_npz, stop, fast=True)
+    src = ReplaySource(synthetic_npz, stop, SourceConfig(fast=True))
     src.open()
-    p = Pipeline(src, clf, [Recording()], PipelineConfig(), None, stop)
+    p = Pipeline(src, clf, [Recording()], Recognition(), IN_THREAD, stop)
     p.start()
     assert p.wait(60) and p.error is None
     assert seen == {"inference": SHORT_SLICE_US, "publishing": SHORT_SLICE_US}

@@ -161,13 +161,18 @@ def test_window_in_seconds_equals_the_frame_window_at_the_recordings_rate(synthe
 
 
 def test_window_span_comes_from_the_model_unless_configured(synthetic_model):
+    from dataclasses import replace
+
+    from signd.daemon.assemble import recognition
     from signd.daemon.classifier import Classifier
     from signd.daemon.config import load_config
-    from signd.daemon.runner import window_seconds
+
+    def seconds(cfg, c):
+        return recognition(cfg, c).window.seconds
 
     c = Classifier.load(synthetic_model)
-    assert window_seconds(load_config(None), c) is None  # no recommendation: frames
-    c.manifest.extra["window_seconds"] = 1.0
-    assert window_seconds(load_config(None), c) == 1.0
-    assert window_seconds(load_config(None, {"window": {"seconds": 0}}), c) is None
-    assert window_seconds(load_config(None, {"window": {"seconds": 2}}), c) == 2.0
+    assert seconds(load_config(None), c) == 0  # no recommendation: frames
+    c.manifest.runtime = replace(c.manifest.runtime, window_seconds=1.0)
+    assert seconds(load_config(None), c) == 1.0
+    assert seconds(load_config(None, {"window": {"seconds": 0}}), c) == 0
+    assert seconds(load_config(None, {"window": {"seconds": 2}}), c) == 2.0

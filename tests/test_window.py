@@ -10,7 +10,7 @@ def frames(n, f=4):
 
 def test_window_is_the_last_t_frames_in_order():
     data = frames(100)
-    w = WindowBuffer(30, 4)
+    w = WindowBuffer(30, 4, 1, 1.0)
     seen = 0
     for i, fr in enumerate(data):
         win = w.push(fr, i, float(i), i / 30)
@@ -24,7 +24,7 @@ def test_window_is_the_last_t_frames_in_order():
 
 
 def test_window_is_a_view_not_a_copy():
-    w = WindowBuffer(3, 2)
+    w = WindowBuffer(3, 2, 1, 1.0)
     win = None
     for i in range(3):
         win = w.push(np.full(2, i, np.float32), i, 0.0, 0.0)
@@ -33,13 +33,13 @@ def test_window_is_a_view_not_a_copy():
 
 @pytest.mark.parametrize("stride", [1, 2, 5])
 def test_stride(stride):
-    w = WindowBuffer(30, 4, stride=stride)
+    w = WindowBuffer(30, 4, stride, 1.0)
     emitted = [i for i, fr in enumerate(frames(90)) if w.push(fr, i, 0.0, 0.0) is not None]
     assert emitted == list(range(29, 90, stride))
 
 
 def test_reset_after_absence_and_refill():
-    w = WindowBuffer(5, 2, reset_after=0.5)
+    w = WindowBuffer(5, 2, 1, reset_after=0.5)
     fps = 10
     hands = [True] * 8 + [False] * 8 + [True] * 8
     resets, windows = [], []
@@ -57,13 +57,13 @@ def test_reset_after_absence_and_refill():
 
 
 def test_reset_never():
-    w = WindowBuffer(5, 2, reset_after=None)
+    w = WindowBuffer(5, 2, 1, reset_after=0.0)
     assert not any(w.absent_too_long(False, i) for i in range(100) if w.push(np.zeros(2), i, 0, 0) or True)
 
 
 def test_bad_sizes():
     with pytest.raises(ValueError):
-        WindowBuffer(0, 4)
+        WindowBuffer(0, 4, 1, 1.0)
 
 
 # -- the window in seconds -----------------------------------------------------------------
@@ -73,7 +73,7 @@ from signd.daemon.window import TimedWindowBuffer  # noqa: E402
 
 def test_timed_window_at_the_recordings_rate_is_the_frame_window():
     data = frames(90)
-    a, b = WindowBuffer(30, 4, stride=2), TimedWindowBuffer(30, 4, span=1.0, stride=2)
+    a, b = WindowBuffer(30, 4, 2, 1.0), TimedWindowBuffer(30, 4, 1.0, 2, 1.0)
     for i, fr in enumerate(data):
         t = i / 30
         wa, wb = a.push(fr, i, t, t), b.push(fr, i, t, t)
@@ -84,7 +84,7 @@ def test_timed_window_at_the_recordings_rate_is_the_frame_window():
 
 
 def test_timed_window_at_five_fps_holds_each_frame():
-    w = TimedWindowBuffer(30, 1, span=1.0)
+    w = TimedWindowBuffer(30, 1, 1.0, 1, 1.0)
     out = []
     for i in range(12):
         t = i / 5
@@ -101,7 +101,7 @@ def test_timed_window_at_five_fps_holds_each_frame():
 
 
 def test_timed_window_reset_and_faster_camera():
-    w = TimedWindowBuffer(30, 1, span=1.0)
+    w = TimedWindowBuffer(30, 1, 1.0, 1, 1.0)
     for i in range(60):  # 60 fps: every other frame is sampled
         t = i / 60
         win = w.push(np.array([i], np.float32), i, t, t)

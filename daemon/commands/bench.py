@@ -25,8 +25,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
-    # The pipeline's own per-run summary lines would drown the report.
-    logging.getLogger("signd.daemon.runner").setLevel(logging.WARNING)
+    # The service's own per-run lines would drown the report.
+    for name in ("signd.daemon.assemble", "signd.daemon.service"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     report = bench(cfg, [cfg.model.path or None, *args.compare_model], rounds=args.rounds,
                    baseline=not args.no_baseline)
     print(json.dumps(report, indent=1) if args.json else format_report(report), flush=True)

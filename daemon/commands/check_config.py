@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from signd.daemon.assemble import load_classifier
 from signd.daemon.config import DEFAULT_CONFIG_PATH, load_config
-from signd.daemon.runner import load_classifier
 
 NAME = "check-config"
 HELP = "validate a TOML configuration (unknown keys, types, ranges) and load its model"

@@ -33,9 +33,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from signd.daemon.keypoints import HolisticExtractor
+    from signd.daemon.config import KeypointsConfig, SourceConfig
+    from signd.daemon.holistic import HolisticExtractor
     from signd.daemon.layout import layout_named
-    from signd.daemon.sources import SourceOptions, make_source
+    from signd.daemon.sources import SourceKind, make_source
     from signd.models.collect import (
         CollectPlan,
         check_plan,
@@ -52,13 +53,13 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--out {root} exists and is not a folder")
     stop = threading.Event()
     is_file = Path(args.source).is_file()
-    source = make_source(args.source, stop, SourceOptions(fast=is_file))
+    source = make_source(SourceConfig(uri=args.source, fast=is_file), stop)
     source.open()
-    if getattr(source, "kind", "image") != "image":
+    if source.kind is not SourceKind.IMAGE:
         source.close()
         raise InputError(f"{args.source}: collect records from a camera or a video, not a keypoint replay")
     show = args.preview == "on" or (args.preview == "auto" and display_available())
-    extractor = HolisticExtractor(layout)
+    extractor = HolisticExtractor(layout, KeypointsConfig().model_complexity)
     try:
         result = collect(source, extractor.extract, root, plan, layout,
                          preview=window_preview(layout) if show else None, stop=stop)

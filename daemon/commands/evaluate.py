@@ -9,6 +9,7 @@ import logging
 import sys
 from pathlib import Path
 
+from signd.daemon.config import WindowConfig
 from signd.daemon.errors import ConfigError, InputError
 
 NAME = "evaluate"
@@ -36,9 +37,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stream", action="store_true",
                    help="also play each signer's sequences back to back with rest between them "
                         "through the runtime's window and smoothing, counting events")
-    p.add_argument("--stride", type=int, default=1, help="stream: classify every N frames")
-    p.add_argument("--fps", type=float, default=30.0, help="stream: frames per second")
-    p.add_argument("--rest-seconds", type=float, default=2.0, help="stream: rest before each sign")
+    p.add_argument("--stride", type=int, help="stream: classify every N frames (as `signd run --stride`)")
+    p.add_argument("--fps", type=float, help="stream: frames per second (default 30, the recordings')")
+    p.add_argument("--rest-seconds", type=float, help="stream: rest before each sign (default 2)")
     p.add_argument("--json", action="store_true", help="print the results as one JSON object")
     p.add_argument("--plots", metavar="DIR", help="write PNG plots (confusion, per signer, curves)")
     p.add_argument("--card", metavar="DIR",
@@ -49,10 +50,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def _stream_settings(args: argparse.Namespace):  # noqa: ANN202 - a models type, imported lazily
     from signd.models.stream import StreamSettings
 
-    if args.stride < 1 or args.fps <= 0 or args.rest_seconds < 0:
+    given = {k: v for k, v in (("fps", args.fps), ("rest_seconds", args.rest_seconds)) if v is not None}
+    if given.get("fps", 1.0) <= 0 or given.get("rest_seconds", 0.0) < 0 or (args.stride or 1) < 1:
         raise ConfigError("--stride must be >= 1, --fps > 0 and --rest-seconds >= 0")
-    return StreamSettings(fps=args.fps, rest_seconds=args.rest_seconds, stride=args.stride,
-                          seed=args.seed)
+    return StreamSettings(seed=args.seed, **given)
+
+
+def _window(args: argparse.Namespace) -> WindowConfig:
+    """The recognizer's window settings as `signd run` takes them: only --stride is given here."""
+    return WindowConfig(stride=args.stride) if args.stride is not None else WindowConfig()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -71,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
             classes=tuple(c for c in args.classes.replace(",", " ").split() if c),
             seed=args.seed, epochs=args.epochs,
             folds=[f for f in (args.folds or "").split(",") if f] or None,
-            stream=_stream_settings(args) if args.stream else None,
+            stream=_stream_settings(args) if args.stream else None, window=_window(args),
         )
     else:
         if args.held_out or args.card:
@@ -79,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
         model, data = args.items[0], args.items[1:]
         if not data:
             raise InputError("give recordings to evaluate the model on: signd evaluate MODEL DATA...")
-        result = runs.model_run(model, data, stream=_stream_settings(args) if args.stream else None)
+        result = runs.model_run(model, data, stream=_stream_settings(args) if args.stream else None,
+                                window=_window(args))
     if args.plots:
         out = Path(args.plots)
         for name, rep in result["accuracy"].items():

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from signd.daemon.config import SocketConfig
 from signd.daemon.listener import listen
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ BACKOFF = (0.25, 2.0)
 class LinkState:
     """connecting -> connected <-> reconnecting, from the lines seen and the time between them."""
 
-    def __init__(self, heartbeat: float = 5.0) -> None:
+    def __init__(self, heartbeat: float = SocketConfig.heartbeat) -> None:
         self.state = "connecting"
         self.heartbeat = heartbeat
         self.last_line: float | None = None

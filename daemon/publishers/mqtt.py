@@ -31,10 +31,10 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from signd.daemon.broker import check_tls_files, default_device, parse_url, password
 from signd.daemon.config import MqttConfig
 from signd.daemon.errors import ConfigError
 from signd.daemon.events import Event, GestureEvent
+from signd.daemon.mqtt_settings import check_tls_files, default_device, parse_url, password
 from signd.daemon.protocol import ErrorEvent, HelloEvent, StatusEvent
 
 from .base import Publisher

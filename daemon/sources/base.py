@@ -7,6 +7,7 @@ own pixel order to RGB, so the extractor never guesses.
 
 from __future__ import annotations
 
+import enum
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -15,6 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from signd.daemon.layout import Layout
+
+
+class SourceKind(enum.Enum):
+    IMAGE = "image"
+    """Frames are pictures: keypoints come from the extractor."""
+    KEYPOINTS = "keypoints"
+    """Frames carry their keypoint vectors (replays of recordings, the demo)."""
 
 
 @dataclass
@@ -35,14 +43,12 @@ class Frame:
     """Frames of one segment are one continuous stream; a new segment is a cut."""
     segment_end: bool = False
     """The last frame of its segment (a replayed clip's last frame)."""
-    label: str | None = None
-    """What a replayed sequence is known to show, for evaluation; never used to decide."""
 
 
 class Source(ABC):
     """A stream of frames. `open` validates and raises SigndError; `read` returns None at the end."""
 
-    kind: str = "image"  # "image" or "keypoints"
+    kind: SourceKind = SourceKind.IMAGE
     layout: Layout | None = None  # for keypoint sources
     live: bool = True
     """Live sources run at their own pace: when the pipeline is busy, the newest frame wins and
@@ -88,13 +94,14 @@ class Pacer:
             self.stop.wait(delay)
 
 
-def fit_width(image: np.ndarray, max_width: int | None) -> np.ndarray:
-    """Shrink `image` to `max_width` pixels wide (aspect kept); smaller images pass unchanged.
+def fit_width(image: np.ndarray, max_width: int) -> np.ndarray:
+    """Shrink `image` to `max_width` pixels wide (aspect kept); smaller images, or any image
+    when `max_width` is 0, pass unchanged.
 
     MediaPipe works on its own small crops, so a 1280 px frame costs more to copy and convert
     than it gives back; landmarks are normalised to the image, so shrinking does not move them.
     """
-    if max_width is None or image.shape[1] <= max_width:
+    if not max_width or image.shape[1] <= max_width:
         return image
     import cv2
 

@@ -13,6 +13,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from signd.daemon.config import SourceConfig
 from signd.daemon.errors import InputError
 
 from .device import DeviceSource
@@ -25,15 +26,11 @@ class CameraSource(DeviceSource):
         self,
         device: int | str,
         stop: threading.Event,
-        width: int = 640,
-        height: int = 480,
-        fps: float = 30.0,
+        config: SourceConfig,
         capture_factory: CaptureFactory | None = None,
-        max_width: int | None = None,
     ) -> None:
-        super().__init__(stop, max_width)
+        super().__init__(stop, config)
         self.device = device
-        self.width, self.height, self.fps = width, height, fps
         self._factory = capture_factory or cv2.VideoCapture
         self._cap: Any = None
         self.name = f"camera {device}"

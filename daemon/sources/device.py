@@ -14,6 +14,8 @@ from abc import abstractmethod
 
 import numpy as np
 
+from signd.daemon.config import SourceConfig
+
 from .base import Frame, Source, fit_width
 
 log = logging.getLogger(__name__)
@@ -26,11 +28,12 @@ class DeviceSource(Source):
     backoff_initial = 0.5
     backoff_max = 10.0
 
-    def __init__(self, stop: threading.Event, max_width: int | None = None) -> None:
+    def __init__(self, stop: threading.Event, config: SourceConfig) -> None:
         self.stop = stop
-        self.max_width = max_width
+        self.width, self.height = config.camera_width, config.camera_height
+        self.fps: float = config.camera_fps
+        self.max_width = config.max_width
         self.reopens = 0  # successful reopenings after a failure
-        self.failures = 0  # reads that failed
         self._index = 0
         self._segment = 0
         self._t0: float | None = None
@@ -94,7 +97,6 @@ class DeviceSource(Source):
                 frame = Frame(self._index, now, now - self._t0, image=image, segment=self._segment)
                 self._index += 1
                 return frame
-            self.failures += 1
             log.warning("%s: no frame (camera gone?); the daemon stays up and reopens it", self.name)
             if not self._reopen():
                 break

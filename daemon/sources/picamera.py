@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from signd.daemon.config import SourceConfig
 from signd.daemon.errors import InputError
 
 from .device import DeviceSource
@@ -50,17 +51,14 @@ class PiCamera2Source(DeviceSource):
     def __init__(
         self,
         stop: threading.Event,
+        config: SourceConfig,
         camera_num: int = 0,
-        width: int = 640,
-        height: int = 480,
-        fps: float = 30.0,
         fmt: str = "RGB888",
         picamera2_cls: Any = None,
-        max_width: int | None = None,
     ) -> None:
-        super().__init__(stop, max_width)
+        super().__init__(stop, config)
         self.camera_num = camera_num
-        self.width, self.height, self.fps, self.fmt = width, height, fps, fmt
+        self.fmt = fmt
         self._cls = picamera2_cls
         self._cam: Any = None
         self._format = fmt

@@ -9,29 +9,28 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from signd.daemon.config import SourceConfig
 from signd.daemon.errors import DataError, require_readable
 
-from .base import Frame, Pacer, Source, fit_width
+from .base import Frame, Pacer, Source, SourceKind, fit_width
 
 _DEFAULT_FPS = 30.0
 
 
 class VideoSource(Source):
-    kind = "image"
+    kind = SourceKind.IMAGE
     background = True
 
-    def __init__(
-        self, path: str | Path, stop: threading.Event, fast: bool = False,
-        max_width: int | None = 640, repeat: int = 1,
-    ) -> None:
-        if repeat < 1:
+    def __init__(self, path: str | Path, stop: threading.Event, config: SourceConfig) -> None:
+        if config.repeat < 1:
             raise ValueError("repeat must be >= 1")
+        fast = config.fast
         self.path = str(path)
-        self.repeat = repeat
+        self.repeat = config.repeat
         self._pass = 0
         self.stop = stop
         self.live = not fast
-        self.max_width = max_width
+        self.max_width = config.max_width
         self.name = f"video {self.path}"
         self._cap: cv2.VideoCapture | None = None
         self._next: np.ndarray | None = None

@@ -26,7 +26,7 @@ from signd.daemon.classifier import Classifier
 from signd.daemon.config import load_config
 from signd.daemon.events import Event, GestureEvent
 from signd.daemon.publishers.base import Publisher
-from signd.daemon.runner import build_pipeline, run_until_done
+from signd.daemon.service import Service
 
 DISTS = ("signd", "mediapipe", "numpy", "ai-edge-litert", "opencv-contrib-python", "protobuf")
 
@@ -60,29 +60,31 @@ class Collector(Publisher):
 
 
 def demo(out: str, model: str | None, source: str = "demo") -> None:
-    """The demo (or another replay) through `build_pipeline`, as `signd run --source demo
-    --fast` runs it, with the unrounded probabilities of every window recorded on their way
-    to the smoother."""
+    """The demo (or another replay) through `signd run`'s own service loop, as `signd run
+    --source demo --fast` runs it, with the unrounded probabilities of every window recorded on
+    their way to the smoother."""
     overrides: dict[str, Any] = {"source": {"uri": source, "fast": True}}
     if model:
         overrides["model"] = {"path": model}
     cfg = load_config(None, overrides)
     collector = Collector()
     t0 = time.perf_counter()
-    pipeline = build_pipeline(cfg, [collector])
-    classifier = pipeline.classifier
     probs: list[np.ndarray] = []
     lock = threading.Lock()
-    predict = classifier.predict
+    predict = Classifier.predict
 
-    def recording_predict(frames: np.ndarray, layout: Any) -> np.ndarray:
-        p = predict(frames, layout)
+    def recording_predict(self: Classifier, frames: np.ndarray, layout: Any) -> np.ndarray:
+        p = predict(self, frames, layout)
         with lock:
             probs.append(np.array(p, np.float32))
         return p
 
-    classifier.predict = recording_predict  # type: ignore[method-assign]
-    run_until_done(pipeline)
+    # The probe's own process: every classifier it loads records what it answers.
+    Classifier.predict = recording_predict  # type: ignore[method-assign]
+    service = Service(cfg, sinks=[collector])
+    service.run()
+    assert service.pipeline is not None
+    classifier = service.pipeline.classifier
     seconds = time.perf_counter() - t0
     save(out, {
         "labels": [e.label for e in collector.events],
@@ -100,11 +102,12 @@ def holistic(out: str, video: str, n: int, pixels: str | None) -> None:
     """Holistic (model_complexity 1) on the first `n` frames as the pipeline decodes them, or
     on the frames saved in `pixels` (another side's decode: OpenCV's YUV->RGB rounding differs
     by a few levels between x86 and aarch64, which would hide what MediaPipe itself does)."""
-    from signd.daemon.keypoints import HolisticExtractor
+    from signd.daemon.config import SourceConfig
+    from signd.daemon.holistic import HolisticExtractor
     from signd.daemon.layout import TUTORIAL_1662
-    from signd.daemon.sources import SourceOptions, make_source
+    from signd.daemon.sources import make_source
 
-    src = make_source(video, threading.Event(), SourceOptions(fast=True))
+    src = make_source(SourceConfig(uri=video, fast=True), threading.Event())
     src.open()
     frames = []
     try:

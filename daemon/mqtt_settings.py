@@ -1,4 +1,5 @@
-"""Where the MQTT broker is and how signd logs in: the URL, this Pi's device name, the password.
+"""The `[mqtt]` settings and their checks: where the broker is, this Pi's device name, how signd
+logs in, and the password, read from its file.
 
 The password never travels on the command line (it would show in `ps` and in shell history):
 it comes from `mqtt.password_file`, or from systemd's credential `mqtt-password`
@@ -13,13 +14,38 @@ import re
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
 
-if TYPE_CHECKING:
-    from .config import MqttConfig
+
+@dataclass(frozen=True)
+class MqttConfig:
+    url: str = ""
+    """mqtt://HOST[:PORT] (1883) or mqtts://HOST[:PORT] (8883); empty = no MQTT."""
+    device: str = ""
+    """This Pi's name in topics (signd/<device>/gesture); empty = the hostname."""
+    topic_prefix: str = "signd"
+    username: str = ""
+    password_file: str = ""
+    """A file whose first line is the password; empty = systemd's credential mqtt-password, if any."""
+    ca_file: str = ""
+    """mqtts: CA certificates to trust (PEM); empty = the system's."""
+    cert_file: str = ""
+    """mqtts: a client certificate (PEM), for brokers that ask for one; with key_file."""
+    key_file: str = ""
+    queue: int = 1000
+    """Events kept while the broker is away; beyond that the oldest are dropped and counted."""
+    keepalive: int = 30
+    """Seconds between pings when idle; a dead connection is noticed within 1.5 times this."""
+    reconnect_min: float = 1.0
+    """Seconds before the first reconnect attempt; doubled after each failure ..."""
+    reconnect_max: float = 60.0
+    """... up to this."""
+    discovery: bool = False
+    """Publish a Home Assistant discovery message (retained), so gestures show up as an entity."""
+    discovery_prefix: str = "homeassistant"
+
 
 DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 CREDENTIAL_NAME = "mqtt-password"
