@@ -19,13 +19,14 @@ import numpy as np
 from signd.daemon.classifier import Classifier
 from signd.daemon.config import WindowConfig, default_model_path
 from signd.daemon.keypoints import Keypoints
-from signd.daemon.layout import layout_named
+from signd.daemon.layout import Layout, layout_named
 from signd.daemon.recognizer import Recognition, Recognizer
 from signd.daemon.smoothing import SmoothingOverrides
 from signd.daemon.sources.replay import demo_path
 
 
-def signs_found(frames: np.ndarray, times: np.ndarray, layout, c: Classifier, span: float | None) -> list[str]:
+def signs_found(frames: np.ndarray, times: np.ndarray, layout: Layout, c: Classifier,
+                span: float | None) -> list[str]:
     """The runtime's recognizer over frames taken at `times`: the model's own settings, but
     the window in frames (`span` None) or over `span` seconds."""
     rec = Recognition.resolve(WindowConfig(seconds=span or 0.0), SmoothingOverrides(), c.manifest.runtime)

@@ -18,10 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from .config import RunConfig
+from .config import RunConfig, SocketConfig
 from .events import Event
 from .holistic import HolisticExtractor, new_holistic
 from .layout import TUTORIAL_1662
+from .mqtt_settings import MqttConfig
 from .publishers.base import Publisher
 from .service import Service
 from .sources import make_source
@@ -85,9 +86,12 @@ class _RssSampler(threading.Thread):
 
 
 def run_pipeline_once(cfg: RunConfig) -> dict[str, Any]:
-    """One round: `signd run`'s own supervisor loop, events serialised and discarded."""
+    """One round: `signd run`'s own supervisor loop, events serialised and discarded. The
+    configuration's socket and broker are left out: a bench must not take the running
+    daemon's socket, nor publish its signs to the real broker."""
     pub = DevNullPublisher()
-    service = Service(replace(cfg, source=replace(cfg.source, fast=True)), sinks=[pub])
+    bench_cfg = replace(cfg, source=replace(cfg.source, fast=True), socket=SocketConfig(), mqtt=MqttConfig())
+    service = Service(bench_cfg, sinks=[pub])
     sampler = _RssSampler(service)
     sampler.start()
     try:

@@ -50,9 +50,9 @@ def check_pose_model(model_complexity: int) -> None:
         )
 
 
-def new_holistic(model_complexity: int, min_detection_confidence: float = 0.5,
-                 min_tracking_confidence: float = 0.5) -> Any:
-    """MediaPipe's `solutions.holistic.Holistic` for video, as the tutorial makes it."""
+def new_holistic(model_complexity: int) -> Any:
+    """MediaPipe's `solutions.holistic.Holistic` for video, as the tutorial makes it (detection
+    and tracking confidence 0.5)."""
     check_pose_model(model_complexity)
     # MediaPipe (and TensorFlow, which it imports when installed) log to stderr from C++;
     # keep their chatter out of the journal unless the user asked for it.
@@ -63,8 +63,8 @@ def new_holistic(model_complexity: int, min_detection_confidence: float = 0.5,
     return holistic.Holistic(
         static_image_mode=False,
         model_complexity=model_complexity,
-        min_detection_confidence=min_detection_confidence,
-        min_tracking_confidence=min_tracking_confidence,
+        min_detection_confidence=0.5,
+        min_tracking_confidence=0.5,
     )
 
 
@@ -77,18 +77,12 @@ class HolisticExtractor:
     (time.monotonic): with two frames in the graph that span is longer than the frame period.
     """
 
-    def __init__(
-        self,
-        layout: Layout,
-        model_complexity: int,
-        min_detection_confidence: float = 0.5,
-        min_tracking_confidence: float = 0.5,
-    ) -> None:
+    def __init__(self, layout: Layout, model_complexity: int) -> None:
         from .holistic_graph import open_graph
 
         self.layout = layout
         self.model_complexity = model_complexity
-        self._holistic = new_holistic(model_complexity, min_detection_confidence, min_tracking_confidence)
+        self._holistic = new_holistic(model_complexity)
         self._graph = open_graph(self._holistic)
         self.depth = self._graph.depth
         self.started_at = self.finished_at = 0.0

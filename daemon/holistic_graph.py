@@ -149,6 +149,12 @@ def _missing(holistic: Any) -> list[str]:
     absent = [a for a in PRIVATE if not hasattr(holistic, a)]
     if "_graph" not in absent:
         absent += [f"_graph.{m}" for m in GRAPH_METHODS if not hasattr(holistic._graph, m)]
+    try:  # a private module too: the frame packets are made with its image format
+        from mediapipe.python._framework_bindings import image_frame
+
+        image_frame.ImageFormat.SRGB  # noqa: B018 - probing that it exists
+    except (ImportError, AttributeError):
+        absent.append("mediapipe.python._framework_bindings.image_frame.ImageFormat.SRGB")
     return absent
 
 

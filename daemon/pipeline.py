@@ -260,21 +260,24 @@ class Pipeline:
             if kp is EMPTY:
                 continue
             if kp is END:
-                self._emit(recognizer.finish(), classifier, None)
+                self._emit(recognizer.finish().decisions, classifier, None)
                 self._events.put(END)
                 return
             assert isinstance(kp, Keypoints)
             stats.add("handoff", (time.monotonic() - kp.t_extracted) * 1e3)
             if self._pending is not None:
-                self._emit(recognizer.finish(), classifier, None)
+                last = recognizer.finish()
+                stats.counters.resets += last.resets
+                self._emit(last.decisions, classifier, None)
                 (classifier, recognition), self._pending = self._pending, None
                 recognizer = self._recognizer(classifier, recognition)
-            if self._wanted("keypoints"):
-                pose, left, right = skeleton(kp.values, self.layout)
-                self.post(KeypointsEvent(kp.frame, pose, left, right))
             t0 = time.perf_counter()
             step = recognizer.push(kp)
             stats.counters.resets += step.resets
+            self._emit(step.earlier, classifier, kp)
+            if self._wanted("keypoints"):
+                pose, left, right = skeleton(kp.values, self.layout)
+                self.post(KeypointsEvent(kp.frame, pose, left, right))
             if step.window is not None and step.probs is not None:
                 stats.counters.windows += 1
                 if self._wanted("probs"):

@@ -64,13 +64,31 @@ class _Cut:
     """A step of the window rules: the stream was cut here."""
 
 
+class _Pushed:
+    """A step of the window rules: the frame is in the window (what came before it was the
+    stream before this frame)."""
+
+
 CUT = _Cut()
+PUSHED = _Pushed()
+
+
+@dataclass(frozen=True, slots=True)
+class _Classified:
+    """Where a window was, once its frames have gone to be classified in a batch."""
+
+    frame: int
+    t_capture: float
+    t_media: float
 
 
 @dataclass(frozen=True, slots=True)
 class Step:
-    """What one frame did."""
+    """What one frame did. `earlier` are decisions of the stream before this frame (a cut at
+    its start fired what was building up); `decisions` come from this frame's window and a cut
+    at its end. A daemon publishes them in that order, around whatever it says of the frame."""
 
+    earlier: list[Decision]
     decisions: list[Decision]
     window: Window | None = None
     """The window classified at this frame (read it before the next push: it may be a view)."""
@@ -102,7 +120,7 @@ class Recognizer:
         self._window.reset()
         return CUT
 
-    def _steps(self, kp: Keypoints) -> Iterator[Window | _Cut]:
+    def _steps(self, kp: Keypoints) -> Iterator[Window | _Cut | _Pushed]:
         """The window rules for one frame (see the module doc); a Window is to be classified
         before the next step is taken."""
         if self._segment is not None and kp.segment != self._segment:
@@ -111,12 +129,13 @@ class Recognizer:
         if self._window.absent_too_long(kp.hands, kp.t_media):
             yield self._cut()
         win = self._window.push(kp.values, kp.frame, kp.t_capture, kp.t_media)
+        yield PUSHED
         if win is not None:
             yield win
         if kp.segment_end:
             yield self._cut()
 
-    def _decide(self, step: Window | _Cut, probs: np.ndarray | None) -> Decision | None:
+    def _decide(self, step: Window | _Classified | _Cut, probs: np.ndarray | None) -> Decision | None:
         if isinstance(step, _Cut):
             return self._smoother.end_segment()
         assert probs is not None
@@ -124,51 +143,61 @@ class Recognizer:
 
     def push(self, kp: Keypoints) -> Step:
         """One frame."""
-        decisions: list[Decision] = []
+        earlier: list[Decision] = []
+        later: list[Decision] = []
+        out = earlier
         window = probs = None
         self._resets = 0
         for step in self._steps(kp):
+            if isinstance(step, _Pushed):
+                out = later
+                continue
             p = None
             if isinstance(step, Window):
                 p = self._predict(step.frames)
                 window, probs = step, p
             d = self._decide(step, p)
             if d is not None:
-                decisions.append(d)
-        return Step(decisions, window, probs, self._resets)
+                out.append(d)
+        return Step(earlier, later, window, probs, self._resets)
 
-    def finish(self) -> list[Decision]:
+    def finish(self) -> Step:
         """The stream ended (or this recognizer is being replaced): decide what was building up."""
+        self._resets = 0
         d = self._smoother.end_segment()
-        self._window.reset()
+        self._cut()
         self._segment = None
-        return [d] if d is not None else []
+        return Step([], [d] if d is not None else [], resets=self._resets)
 
     def run(self, keypoints: Iterable[Keypoints], predict_many: PredictMany | None = None) -> list[Decision]:
         """Every decision of a whole stream, its end included: what `push` frame by frame and
         then `finish` give. With `predict_many`, windows are classified in batches."""
         if predict_many is None:
-            out = [d for kp in keypoints for d in self.push(kp).decisions]
-            return out + self.finish()
-        steps: list[Window | _Cut] = []
+            out = [d for kp in keypoints for s in [self.push(kp)] for d in s.earlier + s.decisions]
+            return out + self.finish().decisions
+        steps: list[_Classified | _Cut] = []
         pending: list[np.ndarray] = []
         done: list[np.ndarray] = []
         for kp in keypoints:
             for step in self._steps(kp):
+                if isinstance(step, _Pushed):
+                    continue
                 if isinstance(step, Window):
-                    # The window stage never depends on the decisions, so it may run ahead.
+                    # The window stage never depends on the decisions, so it may run ahead;
+                    # only a batch of windows' frames is kept at a time.
                     pending.append(step.frames.copy())
-                    step = Window(pending[-1], step.frame, step.t_capture, step.t_media)
+                    steps.append(_Classified(step.frame, step.t_capture, step.t_media))
                     if len(pending) == _BATCH:
                         done.append(predict_many(np.stack(pending)))
                         pending = []
-                steps.append(step)
+                else:
+                    steps.append(step)
         if pending:
             done.append(predict_many(np.stack(pending)))
         probs = iter(np.concatenate(done)) if done else iter(())
         out = []
         for step in steps:
-            d = self._decide(step, next(probs) if isinstance(step, Window) else None)
+            d = self._decide(step, next(probs) if isinstance(step, _Classified) else None)
             if d is not None:
                 out.append(d)
-        return out + self.finish()
+        return out + self.finish().decisions

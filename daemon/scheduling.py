@@ -1,8 +1,8 @@
 """How the pipeline's threads ask Linux's scheduler for what they need.
 
 MediaPipe keeps the cores busy. The threads after it need little CPU but need it at once:
-under EEVDF (Linux 6.6+) a woken thread waits for the running one's slice to end (about
-3 ms), which is where most of a window's wait after its keypoints were ready went. A thread
+under EEVDF (Linux 6.6+) a woken thread waits for the running one's slice to end (the
+kernel's base slice, a few milliseconds), which is where most of a window's wait after its keypoints were ready went. A thread
 that asks for a short slice (Linux 6.12+, no privilege needed) gets an earlier deadline and
 runs as soon as it wakes. MediaPipe's process, which keeps the cores busy, and file
 decoding, which has no deadline at all, ask for less priority instead (a higher nice

@@ -1,4 +1,5 @@
-"""The 30-frame window: a preallocated ring buffer over keypoint frames.
+"""The window over keypoint frames (the tutorial's last 30): a preallocated ring buffer, or
+rows sampled over a span of seconds (`TimedWindowBuffer`).
 
 Pure: no I/O, no threads. Each frame is written twice (at i and i + T) into a (2T, F)
 buffer, so the last T frames are always one contiguous slice: a view, never a copy.

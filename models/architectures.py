@@ -23,11 +23,11 @@ import numpy as np
 
 ARCHITECTURES = ("default", "tutorial")
 # The default network: three small members whose probabilities are averaged (their errors on
-# a new signer differ, so the average is steadier than any one; measured LOSO: one 48/64
-# member 0.975 mean / 0.933 worst, three 32/32 members 0.985 / 0.967, same seed and data).
+# a new signer differ, so the average is steadier than any one: docs/models.md has the LOSO
+# figures of one member against three).
 MEMBERS = 3
 INPUT_DROPOUT = 0.2
-# 30, not 32: keeps the float16 file under 100,000 bytes (32 made 101,628).
+# 30, not 32: keeps the float16 file under 100,000 bytes (32 did not; docs/models.md).
 WIDTH = 30
 HIDDEN = 32
 

@@ -206,10 +206,8 @@ def score_stream(signer: str, decisions: list[Decision], segments: list[Segment]
 
 
 def evaluate_stream(signer: Signer, layout: Layout, predict: WindowPredictor, labels: list[str],
-                    recognition: Recognition, settings: StreamSettings | None = None,
-                    length: int = 30) -> StreamScore:
+                    recognition: Recognition, settings: StreamSettings, length: int) -> StreamScore:
     """One signer's stream, played and scored: `length`-frame windows of `layout` keypoints."""
-    settings = settings or StreamSettings()
     known = {lab for lab in labels if lab != REST_LABEL}
     frames, segments, rest_mask = build_stream(signer, layout, known, settings)
     decisions = run_stream(frames, layout, predict, labels, length, recognition, settings.fps)

@@ -53,7 +53,7 @@ SMOOTH = Recognition(smoothing=SmoothingConfig(majority=10, threshold=0.7, min_h
 
 def test_an_oracle_hits_every_sign_and_nothing_else():
     s = _signer(["hello", "thanks"], with_rest=True)
-    score = evaluate_stream(s, POSE_HANDS_258, _oracle, LABELS, SMOOTH, StreamSettings())
+    score = evaluate_stream(s, POSE_HANDS_258, _oracle, LABELS, SMOOTH, StreamSettings(), 30)
     assert (score.signs, score.hits, score.misses, score.false_events) == (8, 8, 0, 0)
     assert score.f1 == 1.0 and score.rest_false_events == 0
     # rest: 2 s before each of the 8 signs and after the last (the 4 recorded blanks, in turn)
@@ -67,7 +67,7 @@ def test_a_model_that_always_answers_hello_is_punished():
     def hello(windows: np.ndarray) -> np.ndarray:
         return np.tile(np.array([0.0, 1.0, 0.0], np.float32), (len(windows), 1))
 
-    score = evaluate_stream(s, POSE_HANDS_258, hello, LABELS, SMOOTH, StreamSettings())
+    score = evaluate_stream(s, POSE_HANDS_258, hello, LABELS, SMOOTH, StreamSettings(), 30)
     assert score.hits == 4 and score.misses == 4  # every hello, no thanks
     assert score.false_events >= 4 and score.rest_false_events > 0  # thanks taken for hello, rest too
     assert score.f1 < 0.7 and score.rest_false_per_minute > 0
@@ -75,7 +75,7 @@ def test_a_model_that_always_answers_hello_is_punished():
 
 def test_unknown_signs_are_counted_apart():
     s = _signer(["hello", "wave"])  # wave: not one of the labels
-    score = evaluate_stream(s, POSE_HANDS_258, _oracle, LABELS, SMOOTH, StreamSettings())
+    score = evaluate_stream(s, POSE_HANDS_258, _oracle, LABELS, SMOOTH, StreamSettings(), 30)
     assert score.signs == 4 and score.unknown == 4
     # the oracle calls a wave window "thanks" (its mark), so every wave gives an event
     assert score.unknown_with_event == 4 and score.unknown_event_rate == 1.0

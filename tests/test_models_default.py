@@ -62,7 +62,7 @@ def test_recognises_a_signer_it_never_saw(clf):
         return np.stack([clf.predict(w, POSE_HANDS_258) for w in windows])
 
     score = evaluate_stream(signer, POSE_HANDS_258, predict, clf.labels,
-                            recognition_for(clf.manifest.runtime), StreamSettings())
+                            recognition_for(clf.manifest.runtime), StreamSettings(), clf.window)
     assert score.hits >= 0.85 * score.signs
     assert score.unknown == 30 and score.unknown_event_rate <= 0.3
 

@@ -106,7 +106,8 @@ def test_batched_run_equals_frame_by_frame(window, fps):
     labels = ["blank", "hello", "thanks"]
     rec = Recognition(window, SmoothingConfig())
     one = Recognizer(labels, 30, POSE_HANDS_258, rec, _toy_predict)
-    by_frame = [d for kp in _toy_stream(fps) for d in one.push(kp).decisions] + one.finish()
+    steps = [one.push(kp) for kp in _toy_stream(fps)]
+    by_frame = [d for s in steps for d in s.earlier + s.decisions] + one.finish().decisions
     batched = Recognizer(labels, 30, POSE_HANDS_258, rec, _toy_predict).run(
         _toy_stream(fps), lambda ws: np.stack([_toy_predict(w) for w in ws]))
     assert [(d.label, d.frame, d.score) for d in by_frame] == [(d.label, d.frame, d.score) for d in batched]
@@ -145,3 +146,16 @@ def test_reference_covers_every_shared_clip():
         pytest.skip(f"shared data not available: {SHARED_DATA}")
     clips = {p.name for p in Path(SHARED_DATA, "videos").glob("*.mp4")}
     assert clips <= set(REFERENCE_EVENTS) and {"demo", "mujster.npz"} <= set(REFERENCE_EVENTS)
+
+
+def test_a_cut_at_the_start_of_a_frame_is_decided_before_that_frame():
+    """A new segment cuts the old one first: what it fires is `earlier` (the daemon publishes
+    it before the frame's keypoints and probabilities), what the frame's window fires comes
+    after."""
+    kps = _toy_stream(30.0)[30:61]  # 31 frames of hello: two windows, too few to fire held
+    rec = Recognizer(["blank", "hello", "thanks"], 30, POSE_HANDS_258, Recognition(), _toy_predict)
+    assert all(not (s.earlier or s.decisions) for s in (rec.push(k) for k in kps))
+    k = kps[-1]
+    step = rec.push(Keypoints(k.values, k.frame + 1, k.t_capture, k.t_media + 1 / 30, True, segment=1))
+    assert [d.label for d in step.earlier] == ["hello"] and step.decisions == [] and step.resets == 1
+    assert step.window is None  # the new segment's window starts empty

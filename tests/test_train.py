@@ -112,7 +112,9 @@ def test_tiny_training_run_writes_a_verified_model(tmp_path, two_signers):
     assert manifest["features"] == "signd-v1" and manifest["layout"] == "pose-hands-258"
     assert manifest["labels"] == ["blank", "hello", "iloveyou"]
     assert manifest["quantization"] == "float32"
-    assert manifest["runtime"] == {"window_seconds": 1.0, "smoothing": {"threshold": 0.8}}
+    # what the default arch recommends, with every knob it was measured with written out
+    assert manifest["runtime"] == {"window_seconds": 1.0, "smoothing": {
+        "majority": 10, "threshold": 0.8, "min_hold": 3, "cooldown": 0.5, "rest_labels": ["blank", "rest"]}}
     assert manifest["extra"]["training"]["seed"] == 0
     assert (out / "training.png").stat().st_size > 1000
 

@@ -38,8 +38,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="also play each signer's sequences back to back with rest between them "
                         "through the runtime's window and smoothing, counting events")
     p.add_argument("--stride", type=int, help="stream: classify every N frames (as `signd run --stride`)")
-    p.add_argument("--fps", type=float, help="stream: frames per second (default 30, the recordings')")
-    p.add_argument("--rest-seconds", type=float, help="stream: rest before each sign (default 2)")
+    p.add_argument("--fps", type=float, help="stream: frames per second (default: the recordings' 30)")
+    p.add_argument("--rest-seconds", type=float, help="stream: seconds of rest before each sign")
     p.add_argument("--json", action="store_true", help="print the results as one JSON object")
     p.add_argument("--plots", metavar="DIR", help="write PNG plots (confusion, per signer, curves)")
     p.add_argument("--card", metavar="DIR",

@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from signd.daemon.config import load_config
+from signd.daemon.config import ModelConfig, RunConfig, SourceConfig, WindowConfig, load_config
 from signd.daemon.interpreter import RUNTIME_NAMES
 from signd.daemon.logging_setup import setup_logging
 from signd.daemon.service import run_service
 
 NAME = "run"
 HELP = "recognise signs and print one JSON event per sign (logs go to stderr)"
+
+# The defaults quoted in the help come from the config sections, which own them.
+_S, _M, _W = SourceConfig(), ModelConfig(), WindowConfig()
 
 # command-line flag (argparse dest) -> dotted config key; a flag given overrides the file
 FLAG_KEYS = {
@@ -78,14 +81,14 @@ def add_source_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--labels", type=_labels, help="output names of a model without a manifest, in output order: hello,thanks,iloveyou")
     p.add_argument("--fast", action="store_const", const=True, help="files and replays: as fast as possible instead of at their own frame rate")
     p.add_argument("--repeat", type=int, help="files, replays and the demo: play this many times")
-    p.add_argument("--stride", type=int, help="classify a window every N frames (default 1, as the tutorial)")
+    p.add_argument("--stride", type=int, help=f"classify a window every N frames (default {_W.stride}; 1 = every frame, as the tutorial)")
     p.add_argument("--window-seconds", type=float, metavar="SECONDS", help="make the window cover this many seconds at any frame rate (slow cameras, e.g. a Pi 4); 0 = the last 30 frames, as the tutorial; default: the model's recommendation")
-    p.add_argument("--reset-after", type=_seconds_or_never, metavar="SECONDS", help="restart the window after this long without a hand (default 1.0; 'never')")
-    p.add_argument("--num-threads", type=int, help="interpreter threads (default 1)")
+    p.add_argument("--reset-after", type=_seconds_or_never, metavar="SECONDS", help=f"restart the window after this long without a hand (default {_W.reset_after:g}; 'never')")
+    p.add_argument("--num-threads", type=int, help=f"interpreter threads (default {_M.num_threads})")
     p.add_argument("--runtime", choices=RUNTIME_NAMES, help="TFLite runtime (default: the first installed of " + ", ".join(RUNTIME_NAMES) + ")")
     p.add_argument("--model-complexity", type=int, choices=(0, 1, 2), help="MediaPipe Holistic model (1 ships with mediapipe; 0 and 2 need their model file)")
-    p.add_argument("--max-width", type=_width, help="shrink frames wider than this before MediaPipe (default 640; 'none')")
-    p.add_argument("--camera-size", type=_size, help="camera capture size WxH (default 640x480)")
+    p.add_argument("--max-width", type=_width, help=f"shrink frames wider than this before MediaPipe (default {_S.max_width}; 'none')")
+    p.add_argument("--camera-size", type=_size, help=f"camera capture size WxH (default {_S.camera_width}x{_S.camera_height})")
     p.add_argument("--camera-fps", type=float)
     g = p.add_argument_group("smoothing (default: the model's recommendation)")
     g.add_argument("--threshold", type=float, help="top probability a window needs to count")
@@ -124,7 +127,7 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def config_from_args(args: argparse.Namespace):
+def config_from_args(args: argparse.Namespace) -> RunConfig:
     cfg = load_config(args.config, overrides_from_args(args))
     if getattr(args, "log_level", None) is None:
         setup_logging(cfg.log_level)

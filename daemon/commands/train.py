@@ -34,7 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--copies", type=int, help="augmented copies of each sequence (default arch)")
     p.add_argument("--quantize", choices=["float32", "float16", "dynamic", "int8", "auto"],
                    help="TFLite weights (default: float16 for default, float32 for tutorial)")
-    p.add_argument("--target", default="tflite-runtime-2.14",
+    p.add_argument("--target",
                    help="runtime the model must load on (default: tflite-runtime-2.14, which "
                         "ai-edge-litert also loads)")
     p.add_argument("--name", help="model name (default: the output folder's name)")
@@ -64,8 +64,8 @@ def run(args: argparse.Namespace) -> int:
     log.info("training %s on %d signers, classes %s", cfg.arch, len(signers), ", ".join(labels))
     trained = fit(signers, labels, cfg, desc=f"train {cfg.arch}")
     out = Path(args.out)
-    report: Any = export(trained, out, args.data, name=args.name, quantize=args.quantize,
-                         target=args.target)
+    given = {"target": args.target} if args.target else {}
+    report: Any = export(trained, out, args.data, name=args.name, quantize=args.quantize, **given)
     training_curves({cfg.arch: trained.history}, out / "training.png", f"{cfg.arch} training")
     print(f"wrote {report.output} and {report.manifest} ({report.chosen}); curves in {out / 'training.png'}")
     if args.demo:

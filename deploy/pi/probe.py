@@ -102,7 +102,7 @@ def holistic(out: str, video: str, n: int, pixels: str | None) -> None:
     """Holistic (model_complexity 1) on the first `n` frames as the pipeline decodes them, or
     on the frames saved in `pixels` (another side's decode: OpenCV's YUV->RGB rounding differs
     by a few levels between x86 and aarch64, which would hide what MediaPipe itself does)."""
-    from signd.daemon.config import SourceConfig
+    from signd.daemon.config import KeypointsConfig, SourceConfig
     from signd.daemon.holistic import HolisticExtractor
     from signd.daemon.layout import TUTORIAL_1662
     from signd.daemon.sources import make_source
@@ -119,7 +119,7 @@ def holistic(out: str, video: str, n: int, pixels: str | None) -> None:
     if pixels:
         frames = list(np.load(pixels)["pixels"])
     t0 = time.perf_counter()
-    extractor = HolisticExtractor(TUTORIAL_1662, model_complexity=1)
+    extractor = HolisticExtractor(TUTORIAL_1662, KeypointsConfig().model_complexity)
     t_init = time.perf_counter() - t0
     vectors, times = [], []
     for rgb in frames:
