@@ -286,3 +286,9 @@ if __name__ == "__main__":
     # unpickle here as the classes `_serve` matches on, and in the parent as classes it has.
     module = importlib.import_module(__spec__.name)
     module._serve(Connection(int(sys.argv[1])), sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    # MediaPipe is closed and nothing is left to flush: skip the interpreter's teardown of
+    # mediapipe's and TensorFlow's modules, which takes longer than the daemon's whole stop may
+    # (systemd allows 2 s), and would hold the extraction thread past its join.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

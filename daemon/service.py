@@ -202,7 +202,8 @@ class Service:
             cfg = replace(cfg, **{section: getattr(self.cfg, section) for section in _RESTART_ONLY})
             self.cfg = cfg
             p.swap_classifier(classifier, rec)
-            log.info("now running model %s (%s)", classifier.model.path, classifier.sha256[:12])
+            log.info("now running model %s (%s); window: %s", classifier.model.path, classifier.sha256[:12],
+                     rec.describe(classifier.window))
             p.post(self.hello())
         self.notifier.send("READY=1", f"STATUS={self._status_line()}")
 

@@ -248,6 +248,13 @@ def test_sighup_reload(tmp_path, small_npz, synthetic_model, other_model):
         assert new["sha256"] != old_sha and new["name"] == "other"
         k = len(c.of_type("gesture"))
         assert c.wait_for(lambda ev: len([e for e in ev if e["type"] == "gesture"]) >= k + 1)
+        # 4. the window's settings take effect at a reload too (a new recognizer is built)
+        write_config(tmp_path / "signd.toml", model={"path": str(model)},
+                     socket={"path": str(tmp_path / "events.sock")}, window={"seconds": 1.0})
+        d.signal(signal.SIGHUP)
+        assert wait_until(lambda: "window: 30 rows over 1 s" in d.stderr, 30), d.stderr[-800:]
+        k = len(c.of_type("gesture"))
+        assert c.wait_for(lambda ev: len([e for e in ev if e["type"] == "gesture"]) >= k + 1)
     finally:
         assert d.stop() == 0
 
