@@ -1,18 +1,29 @@
-"""Assemble what `signd run` runs from a RunConfig: the checked model, the source, the pipeline."""
+"""Assemble what `signd run` runs from a RunConfig: the checked model, the source, the pipeline.
+
+`preflight` is every check `signd run` makes before it captures a frame, and all that
+`signd check-config` makes: the two cannot disagree about a configuration.
+"""
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from .classifier import Classifier
 from .config import RunConfig
 from .errors import DataError, InputError
+from .extractor import check_extractor
+from .mqtt_settings import check_tls_files, password
 from .pipeline import Pipeline
 from .publishers.base import Publisher
+from .publishers.socket import group_id
 from .recognizer import Recognition
-from .sources import SourceKind, make_source
+from .sources import Source, SourceKind, make_source
+from .sources.device import DeviceSource
+from .sources.replay import KeypointSource
 
 log = logging.getLogger(__name__)
 
@@ -37,28 +48,78 @@ def recognition(cfg: RunConfig, classifier: Classifier) -> Recognition:
         raise DataError(f"{classifier.model.path}: smoothing: {exc}") from None
 
 
-def build_pipeline(
-    cfg: RunConfig, publishers: Sequence[Publisher], stop: threading.Event | None = None
-) -> Pipeline:
-    """Open the source, load and warm the model, check they fit; raise SigndError if not."""
-    stop = stop or threading.Event()
+@dataclass(frozen=True)
+class Checked:
+    """What `preflight` found good: the loaded model and how it is to be run."""
+
+    classifier: Classifier
+    recognition: Recognition
+
+
+def check_source(source: Source, cfg: RunConfig, checked: Checked) -> None:
+    """An opened source can feed the model: its keypoints' layout, and segments long enough
+    to fill a window (a recording of 5-frame clips would never be classified)."""
+    classifier = checked.classifier
+    if not isinstance(source, KeypointSource):
+        return
+    assert source.layout is not None
+    if not classifier.accepts(source.layout):
+        raise DataError(
+            f"{cfg.source.uri}: the source gives {source.layout.name} keypoints but the model "
+            f"{classifier.model.path} needs {classifier.layout.name}"
+        )
+    seconds = checked.recognition.window.seconds
+    length = classifier.window
+    # A window over `seconds` is ready once its first row's time is reached: (T-1)/T of the span.
+    need = math.ceil(seconds * (length - 1) / length * source.fps - 1e-6) + 1 if seconds and source.fps else length
+    if source.segment_frames < need:
+        raise DataError(
+            f"{cfg.source.uri}: its {'sequences have' if source.segment_frames else 'stream has'} "
+            f"{source.segment_frames} frames, but a window needs {need}: nothing would ever be classified"
+        )
+
+
+def preflight(cfg: RunConfig) -> Checked:
+    """Every check before capturing: the model (manifest, golden outputs) and how it runs, the
+    source (found; a file is opened and closed again, a camera is not touched), MediaPipe's
+    pose model, the socket's group, the broker's password and TLS files."""
     classifier = load_classifier(cfg)
+    checked = Checked(classifier, recognition(cfg, classifier))
+    source = make_source(cfg.source, threading.Event())
+    if source.kind is SourceKind.IMAGE:
+        check_extractor(cfg.keypoints)
+    if not isinstance(source, DeviceSource):
+        source.open()
+        try:
+            check_source(source, cfg, checked)
+        finally:
+            source.close()
+    if cfg.socket.group:
+        group_id(cfg.socket.group)
+    if cfg.mqtt.url:
+        password(cfg.mqtt)
+        check_tls_files(cfg.mqtt)
+    return checked
+
+
+def build_pipeline(
+    cfg: RunConfig, publishers: Sequence[Publisher], stop: threading.Event | None = None,
+    checked: Checked | None = None,
+) -> Pipeline:
+    """Open the source and assemble the pipeline around the model `preflight` checked (or
+    check it now); SigndError if they do not fit."""
+    stop = stop or threading.Event()
+    checked = checked or preflight(cfg)
+    classifier, rec = checked.classifier, checked.recognition
     log.info(
         "model %s (%s, %s) on %s %s, labels %s",
         classifier.model.path, classifier.manifest.quantization, classifier.layout.name,
         classifier.model.runtime.name, classifier.model.runtime.version, ",".join(classifier.labels),
     )
-    rec = recognition(cfg, classifier)
     source = make_source(cfg.source, stop)
     source.open()
     try:
-        if source.kind is SourceKind.KEYPOINTS:
-            assert source.layout is not None
-            if not classifier.accepts(source.layout):
-                raise DataError(
-                    f"{cfg.source.uri}: the source gives {source.layout.name} keypoints but the model "
-                    f"{classifier.model.path} needs {classifier.layout.name}"
-                )
+        check_source(source, cfg, checked)
         pipeline = Pipeline(source, classifier, publishers, rec, cfg.keypoints, stop)
     except BaseException:
         source.close()

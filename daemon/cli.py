@@ -11,11 +11,14 @@ import pkgutil
 import sys
 from collections.abc import Sequence
 
-from . import __version__, commands
+from . import commands, startup_signals
 from .errors import EX_SOFTWARE, SigndError
 from .logging_setup import setup_logging
 
 log = logging.getLogger("signd")
+
+SERVICE_COMMANDS = ("run", "bench")
+"""The commands that run the service, which handles SIGHUP (a reload)."""
 
 
 def _command_modules() -> list:
@@ -27,6 +30,7 @@ def _command_modules() -> list:
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict]:
+    from . import __version__
     parser = argparse.ArgumentParser(
         prog="signd", description="A camera becomes a sign-language sensor: one event per sign."
     )
@@ -46,8 +50,11 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    startup_signals.hold()
     parser, runners = build_parser()
     args = parser.parse_args(argv)
+    if args.command not in SERVICE_COMMANDS:
+        startup_signals.release()
     if not args.command:
         parser.print_help(sys.stderr)
         return 2

@@ -22,9 +22,12 @@ from .errors import ConfigError
 from .mqtt_settings import MqttConfig, check_mqtt
 from .scheduling import EXTRACTOR_NICENESS
 from .smoothing import SmoothingConfig, SmoothingOverrides
+from .textfile import read_text
 from .typed_fields import FieldError, update_dataclass
+from .window import MAX_WINDOW_SECONDS
 
 DEFAULT_CONFIG_PATH = "/etc/signd/signd.toml"
+CONFIG_MAX_BYTES = 1 << 20  # a configuration is a page of text; anything bigger is not one
 
 
 def default_model_path() -> Path:
@@ -124,21 +127,23 @@ class RunConfig:
 def check(cfg: RunConfig) -> RunConfig:
     """Cross-field and range rules; ConfigError naming the key."""
     rules = [
-        ("source.repeat", cfg.source.repeat >= 1, "must be >= 1"),
-        ("source.max_width", cfg.source.max_width >= 0, "must be >= 0 (0 keeps frames as they are)"),
-        ("source.camera_fps", cfg.source.camera_fps > 0, "must be > 0"),
-        ("model.num_threads", cfg.model.num_threads >= 1, "must be >= 1"),
+        ("source.repeat", 1 <= cfg.source.repeat <= 1_000_000, "must be within 1..1000000"),
+        ("source.max_width", 0 <= cfg.source.max_width <= 16384, "must be within 0..16384 (0 keeps frames as they are)"),
+        ("source.camera_width", 1 <= cfg.source.camera_width <= 16384, "must be within 1..16384"),
+        ("source.camera_height", 1 <= cfg.source.camera_height <= 16384, "must be within 1..16384"),
+        ("source.camera_fps", 0 < cfg.source.camera_fps <= 1000, "must be > 0 and <= 1000"),
+        ("model.num_threads", 1 <= cfg.model.num_threads <= 64, "must be within 1..64"),
         ("model.runtime", cfg.model.runtime in ("", "ai-edge-litert", "tflite-runtime", "tensorflow"),
          "must be ai-edge-litert, tflite-runtime or tensorflow"),
         ("keypoints.model_complexity", cfg.keypoints.model_complexity in (0, 1, 2), "must be 0, 1 or 2"),
         ("keypoints.niceness", 0 <= cfg.keypoints.niceness <= 19, "must be 0-19"),
-        ("window.stride", cfg.window.stride >= 1, "must be >= 1"),
-        ("window.reset_after", cfg.window.reset_after >= 0, "must be >= 0 (0 = never)"),
-        ("window.seconds", cfg.window.seconds is None or cfg.window.seconds >= 0,
-         "must be >= 0 (0 = a window of frames)"),
-        ("socket.heartbeat", cfg.socket.heartbeat > 0, "must be > 0"),
-        ("socket.queue", cfg.socket.queue >= 1, "must be >= 1"),
-        ("socket.stall_timeout", cfg.socket.stall_timeout > 0, "must be > 0"),
+        ("window.stride", 1 <= cfg.window.stride <= 1000, "must be within 1..1000"),
+        ("window.reset_after", 0 <= cfg.window.reset_after <= 3600, "must be within 0..3600 seconds (0 = never)"),
+        ("window.seconds", cfg.window.seconds is None or 0 <= cfg.window.seconds <= MAX_WINDOW_SECONDS,
+         f"must be within 0..{MAX_WINDOW_SECONDS:g} seconds (0 = a window of frames)"),
+        ("socket.heartbeat", 0 < cfg.socket.heartbeat <= 3600, "must be > 0 and <= 3600 seconds"),
+        ("socket.queue", 1 <= cfg.socket.queue <= 1_000_000, "must be within 1..1000000"),
+        ("socket.stall_timeout", 0 < cfg.socket.stall_timeout <= 86400, "must be > 0 and <= 86400 seconds"),
         ("log_level", cfg.log_level in ("debug", "info", "warning", "error"), "must be debug, info, warning or error"),
     ]
     for key, ok, why in rules:
@@ -165,14 +170,13 @@ def load_config(path: str | os.PathLike[str] | None, overrides: dict[str, Any] |
     cfg = RunConfig()
     if path is not None:
         p = Path(path)
+        text = read_text(p, "config file", ConfigError, CONFIG_MAX_BYTES)
         try:
-            data = tomllib.loads(p.read_text())
-        except FileNotFoundError:
-            raise ConfigError(f"config file not found: {p}") from None
-        except OSError as exc:
-            raise ConfigError(f"config file {p} cannot be read: {exc.strerror}") from None
+            data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+        except RecursionError:
+            raise ConfigError(f"{p}: not valid TOML: values nested too deeply") from None
         try:
             cfg = update_dataclass(cfg, data)
         except FieldError as exc:

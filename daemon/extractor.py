@@ -5,6 +5,7 @@ process of its own (`extractor_process`, the default on Linux) or in the calling
 
 from __future__ import annotations
 
+import threading
 from typing import Protocol
 
 import numpy as np
@@ -40,13 +41,14 @@ def check_extractor(cfg: KeypointsConfig) -> None:
     check_pose_model(cfg.model_complexity)
 
 
-def build_extractor(cfg: KeypointsConfig, layout: Layout) -> Extractor:
+def build_extractor(cfg: KeypointsConfig, layout: Layout, stop: threading.Event | None = None) -> Extractor:
     """The extractor `cfg` asks for. Built in the thread that will use it, so MediaPipe's graph
-    and its worker threads belong to that thread (or to the child process)."""
+    and its worker threads belong to that thread (or to the child process, whose start `stop`
+    cuts short)."""
     from .extractor_process import ExtractorProcess, supported
 
     if cfg.isolate and supported():
-        return ExtractorProcess(layout, cfg)
+        return ExtractorProcess(layout, cfg, stop)
     from .holistic import HolisticExtractor
 
     return HolisticExtractor(layout, cfg.model_complexity)

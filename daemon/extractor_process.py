@@ -24,6 +24,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -33,6 +34,7 @@ from typing import TypeVar
 import numpy as np
 
 from .config import KeypointsConfig
+from .errors import EX_SOFTWARE, SigndError
 from .holistic_graph import HolisticGraph
 from .layout import Layout, layout_named
 
@@ -40,10 +42,13 @@ log = logging.getLogger(__name__)
 
 START_TIMEOUT = 120.0  # importing mediapipe and building the graph, on a slow Pi's SD card
 RESULT_POLL = 0.5
+STOP_POLL = 0.05  # while starting: how soon a stop is noticed
 
 
-class ExtractorGone(RuntimeError):
-    """The extraction process ended or failed."""
+class ExtractorGone(SigndError):
+    """The extraction process ended or failed: one line with its exit code, not a traceback."""
+
+    exit_code = EX_SOFTWARE
 
 
 def supported() -> bool:
@@ -162,7 +167,9 @@ class ExtractorProcess:
     the moment a result leaves it instead of after a round trip to this process."""
     SLOTS = depth  # frames the shared buffer holds: as many as may be in flight
 
-    def __init__(self, layout: Layout, config: KeypointsConfig) -> None:
+    def __init__(self, layout: Layout, config: KeypointsConfig, stop: threading.Event | None = None) -> None:
+        """Start the child and wait until MediaPipe is ready in it; `stop` set meanwhile ends
+        the wait at once (the daemon is stopping: a slow start must not outlast its stop)."""
         model_complexity, niceness = config.model_complexity, config.niceness
         self.layout = layout
         # A plain child interpreter, not multiprocessing's spawn: that would re-run the
@@ -184,16 +191,19 @@ class ExtractorProcess:
         self._in_flight = 0
         self.started_at = self.finished_at = 0.0
         try:
-            ready = self._expect(Ready, "could not start", START_TIMEOUT)
+            ready = self._expect(Ready, "could not start", START_TIMEOUT, stop)
         except ExtractorGone:
-            self.close()
+            self.close(kill=True)
             raise
         log.debug("keypoints in process %d", ready.pid)
 
-    def _expect(self, kind: type[R], failed: str, timeout: float | None = None) -> R:
+    def _expect(self, kind: type[R], failed: str, timeout: float | None = None,
+                stop: threading.Event | None = None) -> R:
         """The next reply, which must be a `kind`; `failed` says what a `Failed` one means."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while not self._conn.poll(RESULT_POLL):
+        while not self._conn.poll(RESULT_POLL if stop is None else STOP_POLL):
+            if stop is not None and stop.is_set():
+                raise ExtractorGone("stopped while the keypoint process was starting")
             if self._proc.poll() is not None:
                 raise self._gone("no reply")
             if deadline is not None and time.monotonic() > deadline:
@@ -265,11 +275,14 @@ class ExtractorProcess:
         self.submit(rgb)
         return self.collect()
 
-    def close(self) -> None:
-        """Stop the child (killing it if it does not leave) and free the shared buffer."""
+    def close(self, kill: bool = False) -> None:
+        """Stop the child (killing it if it does not leave, or at once with `kill`: a child
+        still starting reads no message) and free the shared buffer."""
         with contextlib.suppress(OSError, ValueError):  # the child may be gone already
             self._conn.send(Stop())
         try:
+            if kill:
+                self._proc.kill()
             self._proc.wait(2.0)
         except subprocess.TimeoutExpired:
             self._proc.kill()

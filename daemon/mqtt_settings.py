@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
+from .textfile import read_text
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class MqttConfig:
 
 
 DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
+SECRET_MAX_BYTES = 64 * 1024
 CREDENTIAL_NAME = "mqtt-password"
 """The systemd credential read when mqtt.password_file is empty and mqtt.username is set."""
 
@@ -109,10 +111,11 @@ def check_mqtt(cfg: MqttConfig) -> None:
         if not _TOPIC_LEVELS.fullmatch(value) or value.startswith("$"):
             raise ConfigError(f"mqtt.{key}: topic levels without '+', '#', empty levels or a leading '$', got {value!r}")
     rules = [
-        ("queue", cfg.queue >= 1, "must be >= 1"),
+        ("queue", 1 <= cfg.queue <= 1_000_000, "must be within 1..1000000"),
         ("keepalive", 5 <= cfg.keepalive <= 65535, "must be within 5..65535 seconds"),
-        ("reconnect_min", cfg.reconnect_min > 0, "must be > 0"),
-        ("reconnect_max", cfg.reconnect_max >= cfg.reconnect_min, "must be >= mqtt.reconnect_min"),
+        ("reconnect_min", 0 < cfg.reconnect_min <= 3600, "must be > 0 and <= 3600 seconds"),
+        ("reconnect_max", cfg.reconnect_min <= cfg.reconnect_max <= 86400,
+         "must be >= mqtt.reconnect_min and <= 86400 seconds"),
     ]
     for key, ok, why in rules:
         if not ok:
@@ -128,13 +131,7 @@ def check_mqtt(cfg: MqttConfig) -> None:
 
 
 def _read_secret(path: Path, key: str) -> str:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{key}: file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise ConfigError(f"{key}: cannot read {path}: {why}") from None
+    text = read_text(path, key, ConfigError, SECRET_MAX_BYTES)
     lines = text.splitlines()
     if not lines or not lines[0]:
         raise ConfigError(f"{key}: {path} is empty (the password is its first line)")

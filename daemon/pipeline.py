@@ -147,6 +147,9 @@ class Pipeline:
         try:
             body()
         except BaseException as exc:
+            if self.stop_event.is_set():  # the stop cut the stage short: not an error of its own
+                log.debug("%s thread ended by the stop: %r", name, exc)
+                return
             if self.error is None:
                 self.error = exc
             log.debug("%s thread failed", name, exc_info=True)
@@ -176,7 +179,7 @@ class Pipeline:
         if self.keypoints is None:
             self.stats.ready = time.monotonic()
             return self._pass_keypoints()
-        extractor = build_extractor(self.keypoints, self.layout)
+        extractor = build_extractor(self.keypoints, self.layout, self.stop_event)
         self.stats.ready = time.monotonic()
         # A file read at the pipeline's pace keeps the extractor's `depth` frames in flight
         # (two in MediaPipe's graph, which then keeps both cores busy, and for the child one

@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
-from .assemble import build_pipeline, load_classifier, recognition
+from . import __version__, startup_signals
+from .assemble import build_pipeline, load_classifier, preflight, recognition
 from .classifier import Classifier
 from .config import RunConfig, load_config
 from .errors import SigndError
@@ -63,7 +63,8 @@ class Service:
         self.pipeline: Pipeline | None = None
         self.publishers: list[Publisher] = list(sinks) if sinks is not None else [StdoutPublisher()]
         self.socket: SocketPublisher | None = None
-        self._signals: list[int] = []
+        self._reloads = 0
+        self._stopped_by: int | None = None
 
     # -- what clients are told --------------------------------------------------------------
 
@@ -106,8 +107,12 @@ class Service:
             self.publishers.append(MqttPublisher(self.cfg.mqtt, self.hello, self.status))
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
-        self._signals.append(signum)
-        if signum in (signal.SIGTERM, signal.SIGINT) and self.pipeline is not None:
+        if signum == signal.SIGHUP:
+            self._reloads += 1  # done by the loop, once the pipeline runs
+            return
+        if self._stopped_by is None:
+            self._stopped_by = signum
+        if self.pipeline is not None:
             self.pipeline.request_stop()
 
     def _drops(self, queue: int) -> str:
@@ -123,10 +128,19 @@ class Service:
 
     def run(self) -> int:
         self.notifier.status("starting: loading the model")
+        # Handlers first: a signal while the model loads and MediaPipe starts is kept for later
+        # (SIGHUP held since the command line started: startup_signals), never lost.
         handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+        for signum in startup_signals.take():
+            self._on_signal(signum, None)
         try:
+            checked = preflight(self.cfg)  # what check-config checks, and nothing less
             self._add_publishers()
-            self.pipeline = p = build_pipeline(self.cfg, self.publishers)
+            self.pipeline = p = build_pipeline(self.cfg, self.publishers, checked=checked)
+            if self._stopped_by is not None:  # stopped while starting: nothing ran, nothing to say
+                p.source.close()
+                log.info("stopped by %s while starting", signal.Signals(self._stopped_by).name)
+                return 0
             for pub in self.publishers:
                 pub.start()
             if self.socket:
@@ -153,12 +167,11 @@ class Service:
         next_dog = time.monotonic()
         frames_at_dog = -1
         while not p.wait(0.05):
-            if p.stop_event.is_set():
+            if p.stop_event.is_set() or self._stopped_by is not None:
                 break
-            while self._signals:
-                signum = self._signals.pop(0)
-                if signum == signal.SIGHUP:
-                    self.reload(p)
+            while self._reloads:
+                self._reloads -= 1
+                self.reload(p)
             now = time.monotonic()
             if self.state == "starting" and p.first_frame.is_set():
                 self.state = "running"
@@ -175,8 +188,8 @@ class Service:
                 if self.state == "running":
                     self.notifier.status(self._status_line())
         self.state = "stopping"
-        if self._signals:
-            log.info("stopped by %s", signal.Signals(self._signals[0]).name)
+        if self._stopped_by is not None:
+            log.info("stopped by %s", signal.Signals(self._stopped_by).name)
         self.notifier.send("STOPPING=1", "STATUS=stopping")
         p.request_stop()
         p.join()  # the publishing thread closes every publisher: socket clients get `bye`
@@ -191,9 +204,10 @@ class Service:
             if not classifier.accepts(p.layout):
                 raise SigndError(f"the new model needs {classifier.layout.name} keypoints; the source gives {p.layout.name}")
             rec = recognition(cfg, classifier)
-        except SigndError as exc:
-            msg = f"reload failed, still running the previous model: {exc}"
-            log.error(msg)
+        except Exception as exc:  # a reload never ends the service, whatever the new files hold
+            why = str(exc) if isinstance(exc, SigndError) else f"{type(exc).__name__}: {exc}"
+            msg = f"reload failed, still running the previous model: {why}"
+            log.error(msg, exc_info=log.isEnabledFor(logging.DEBUG) and not isinstance(exc, SigndError))
             p.post(ErrorEvent("reload_failed", msg))
         else:
             for section in _RESTART_ONLY:

@@ -42,12 +42,13 @@ class SmoothingConfig:
     """Labels meaning "nobody is signing": they never fire."""
 
     def __post_init__(self) -> None:
-        if self.majority < 1 or self.min_hold < 1 or self.sentence_length < 1:
-            raise ValueError("majority, min_hold and sentence_length must be >= 1")
+        for name in ("majority", "min_hold", "sentence_length"):
+            if not 1 <= getattr(self, name) <= 1000:
+                raise ValueError(f"{name} must be within 1..1000, got {getattr(self, name)}")
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"threshold must be within 0..1, got {self.threshold}")
-        if not (math.isfinite(self.cooldown) and self.cooldown >= 0):
-            raise ValueError(f"cooldown must be a finite number >= 0, got {self.cooldown}")
+        if not (math.isfinite(self.cooldown) and 0 <= self.cooldown <= 3600):
+            raise ValueError(f"cooldown must be within 0..3600 seconds, got {self.cooldown}")
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,13 @@ def _type_name(tp: Any) -> str:
 
 def coerce(value: Any, tp: Any, where: str) -> Any:
     """`value` as type `tp` (lists become tuples where the field is a tuple), or FieldError."""
+    if tp is Any:
+        return value
     origin = typing.get_origin(tp)
+    if origin is dict or tp is dict:
+        if not isinstance(value, dict):
+            raise FieldError(f"{where}: expected an object, got {value!r:.80}")
+        return value
     if origin in (typing.Union, types.UnionType):
         if value is None:
             return None

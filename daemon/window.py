@@ -11,6 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+MAX_WINDOW_SECONDS = 60.0
+"""The longest span a window may cover: a sign takes a second or two; beyond a minute a setting
+is a mistake (and 1e308 would never fill)."""
+
 
 @dataclass
 class Window:

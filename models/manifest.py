@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import tempfile
+import typing
 import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,10 +23,16 @@ from typing import Any
 import numpy as np
 
 from signd.daemon.errors import DataError
+from signd.daemon.layout import LAYOUTS
 from signd.daemon.smoothing import SmoothingConfig, SmoothingOverrides
-from signd.daemon.typed_fields import FieldError, update_dataclass
+from signd.daemon.textfile import read_text
+from signd.daemon.typed_fields import FieldError, coerce, update_dataclass
+from signd.daemon.window import MAX_WINDOW_SECONDS
+
+from .features import FEATURE_SETS
 
 FORMAT = "signd-model/1"
+MANIFEST_MAX_BYTES = 16 << 20  # golden inputs of a tutorial model are a few hundred KB
 
 
 @dataclass
@@ -82,8 +89,9 @@ class RuntimeHints:
             hints.smoothing.apply(SmoothingConfig())
         except (FieldError, ValueError) as exc:
             raise DataError(f"{where}: {exc}") from None
-        if hints.window_seconds is not None and hints.window_seconds < 0:
-            raise DataError(f"{where}: runtime.window_seconds must be >= 0, got {hints.window_seconds}")
+        if hints.window_seconds is not None and not 0 <= hints.window_seconds <= MAX_WINDOW_SECONDS:
+            raise DataError(f"{where}: runtime.window_seconds must be within 0..{MAX_WINDOW_SECONDS:g}, "
+                            f"got {hints.window_seconds}")
         return hints
 
 
@@ -123,9 +131,23 @@ class Manifest:
         unknown = sorted(set(d) - known - {"format"})
         if unknown:
             raise DataError(f"{where}: unknown key {unknown[0]!r}")
-        if not isinstance(d.get("labels"), list) or not d["labels"]:
-            raise DataError(f"{where}: key 'labels' must be a non-empty list of names")
+        labels = d.get("labels")
+        if not isinstance(labels, list) or not labels or not all(isinstance(x, str) and x.strip() for x in labels):
+            raise DataError(f"{where}: key 'labels' must be a non-empty list of names, got {labels!r:.80}")
         kwargs = {k: v for k, v in d.items() if k in known}
+        hints = typing.get_type_hints(cls)
+        for key in known - {"labels", "golden", "runtime"}:
+            if key in kwargs:
+                try:
+                    kwargs[key] = coerce(kwargs[key], hints[key], key)
+                except FieldError as exc:
+                    raise DataError(f"{where}: key {exc}") from None
+        if kwargs.get("layout", cls.layout) not in LAYOUTS:
+            raise DataError(f"{where}: key 'layout' is {kwargs['layout']!r}; known: {', '.join(LAYOUTS)}")
+        if kwargs.get("features", cls.features) not in FEATURE_SETS:
+            raise DataError(f"{where}: key 'features' is {kwargs['features']!r}; known: {', '.join(FEATURE_SETS)}")
+        if kwargs.get("window", cls.window) < 1:
+            raise DataError(f"{where}: key 'window' must be >= 1, got {kwargs['window']}")
         extra = kwargs.get("extra")
         if "runtime" not in d and isinstance(extra, dict) and any(k in extra for k in _LEGACY_HINTS):
             kwargs["extra"] = {k: v for k, v in extra.items() if k not in _LEGACY_HINTS}
@@ -166,10 +188,13 @@ def read_manifest(model_path: str | os.PathLike[str]) -> Manifest | None:
     p = manifest_path(model_path)
     if not p.exists():
         return None
+    text = read_text(p, "manifest", DataError, MANIFEST_MAX_BYTES)
     try:
-        d = json.loads(p.read_text())
-    except (OSError, ValueError) as exc:
+        d = json.loads(text)
+    except ValueError as exc:
         raise DataError(f"{p}: not a readable JSON manifest ({exc})") from None
+    except RecursionError:
+        raise DataError(f"{p}: not a readable JSON manifest (values nested too deeply)") from None
     if not isinstance(d, dict):
         raise DataError(f"{p}: manifest must be a JSON object")
     return Manifest.from_dict(d, str(p))

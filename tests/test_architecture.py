@@ -211,7 +211,9 @@ def _manifest(tmp_path: Path, runtime: object, key: str = "runtime") -> Path:
     ({"smoothing": {"threshold": "high"}}, "runtime.smoothing.threshold: expected a number"),
     ({"smoothing": {"threshold": 1.5}}, "threshold must be within 0..1"),
     ({"smoothing": {"majority": True}}, "runtime.smoothing.majority: expected an integer"),
-    ({"window_seconds": -1}, "runtime.window_seconds must be >= 0"),
+    ({"window_seconds": -1}, "runtime.window_seconds must be within 0..60"),
+    ({"window_seconds": 1e9}, "runtime.window_seconds must be within 0..60"),
+    ({"smoothing": {"cooldown": float("nan")}}, "runtime.smoothing.cooldown: expected a finite number"),
     ({"smoothing": {"rest_labels": "blank"}}, "runtime.smoothing.rest_labels: expected a list"),
     ([1, 2], "key 'runtime' must be an object"),
 ])

@@ -36,7 +36,7 @@ def test_cli_overrides_the_file(tmp_path):
     ('[model]\nlabels = "hello"\n', "model.labels: expected a list"),
     ('[model]\nlabels = ["a", 2]\n', r"model.labels\[1\]: expected a string"),
     ('source = "camera:0"\n', "source: expected a table"),
-    ('[window]\nstride = 0\n', "window.stride: must be >= 1"),
+    ('[window]\nstride = 0\n', "window.stride: must be within 1..1000"),
     ('[smoothing]\nthreshold = 1.5\n', "smoothing: threshold must be within 0..1"),
     ('[socket]\nmode = "rw"\n', "socket.mode: expected an octal mode"),
     ('[socket]\ntcp = "localhost"\n', "socket.tcp: expected HOST:PORT"),
@@ -75,7 +75,7 @@ def test_run_with_invalid_config_exits_78(tmp_path):
     p = tmp_path / "signd.toml"
     p.write_text("[window]\nstride = -1\n")
     r = run_signd("run", "--config", str(p))
-    assert r.returncode == 78 and "window.stride: must be >= 1" in r.stderr and r.stdout == ""
+    assert r.returncode == 78 and "window.stride: must be within 1..1000" in r.stderr and r.stdout == ""
 
 
 def test_missing_config_file_exits_78(tmp_path):

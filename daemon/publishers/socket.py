@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import grp
+import ipaddress
 import logging
 import os
 import select
@@ -43,6 +44,9 @@ from .base import Publisher
 
 log = logging.getLogger(__name__)
 
+HANGUP_POLL = 0.5
+"""Seconds between checks whether a client that closed its sending side has hung up."""
+
 
 def _hung_up(writer: asyncio.StreamWriter) -> bool:
     """After EOF on read: did the peer close completely, or only its sending side?
@@ -53,6 +57,23 @@ def _hung_up(writer: asyncio.StreamWriter) -> bool:
     poller = select.poll()
     poller.register(sock.fileno(), select.POLLOUT)
     return any(ev & (select.POLLHUP | select.POLLERR) for _, ev in poller.poll(0))
+
+
+def group_id(group: str) -> int:
+    """The id of `group`, which owns the socket file; ConfigError when there is no such group."""
+    try:
+        return grp.getgrnam(group).gr_gid
+    except KeyError:
+        raise ConfigError(f"socket.group: no such group {group!r}") from None
+
+
+def _loopback(host: str) -> bool:
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve anywhere
 
 
 def encode(event: Event) -> bytes:
@@ -87,7 +108,7 @@ class _Client:
         return transport.get_write_buffer_size() >= transport.get_write_buffer_limits()[1]
 
     def send(self, line: bytes) -> None:
-        if self.closed:
+        if self.closed or self.writer.transport.is_closing():
             return
         if self.queue.empty() and not self._backed_up():
             # The usual case: the client keeps up, so the line goes straight to the kernel
@@ -254,18 +275,16 @@ class SocketPublisher(Publisher):
             self._servers.append(await self._listen_unix(self.config.path))
         if self.config.tcp:
             host, _, port = self.config.tcp.rpartition(":")
+            if not _loopback(host):
+                log.warning("socket.tcp: listening on %s, which other machines can reach; only "
+                            "socket.group limits the Unix socket, nothing limits this one", self.config.tcp)
             server = await asyncio.start_server(self._handle, host or "127.0.0.1", int(port), limit=MAX_LINE)
             self._servers.append(server)
             bound_host, bound_port = server.sockets[0].getsockname()[:2]  # port 0: the one we got
             self.addresses.append(f"tcp://{bound_host}:{bound_port}")
 
     async def _listen_unix(self, path: str) -> asyncio.AbstractServer:
-        gid = -1
-        if self.config.group:
-            try:
-                gid = grp.getgrnam(self.config.group).gr_gid
-            except KeyError:
-                raise ConfigError(f"socket.group: no such group {self.config.group!r}") from None
+        gid = group_id(self.config.group) if self.config.group else -1
         if os.path.lexists(path):
             if not stat.S_ISSOCK(os.lstat(path).st_mode):
                 raise InputError(f"{path} exists and is not a socket; not replacing it")
@@ -303,9 +322,17 @@ class SocketPublisher(Publisher):
         writing = asyncio.ensure_future(client.write_loop())
         try:
             await client.read_loop()
-            if not _hung_up(writer):
-                # The client only closed its sending side: keep streaming until it hangs up.
-                await writing
+            # The client only closed its sending side (`echo cmd | socat`): keep streaming until
+            # it hangs up. Its hang-up is noticed even when nothing is written to it (POLLHUP),
+            # or when a write fails; either way it is reaped, so no event goes to a dead socket.
+            closed = asyncio.ensure_future(writer.wait_closed())
+            closed.add_done_callback(lambda f: f.cancelled() or f.exception())  # seen, not logged
+            try:
+                while not _hung_up(writer) and not writing.done() and not closed.done():
+                    await asyncio.wait({writing, closed}, timeout=HANGUP_POLL,
+                                       return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                closed.cancel()
         except (ConnectionError, OSError):
             pass
         finally:

@@ -26,7 +26,7 @@ from .base import Frame, Pacer, Source, SourceKind
 REPLAY_FPS = 30.0  # the tutorial records at the webcam's 30 fps
 
 
-class _KeypointSource(Source):
+class KeypointSource(Source):
     kind = SourceKind.KEYPOINTS
     # A recording is not a camera: played at its own rate (unless --fast), it still never
     # loses a frame when the machine is busy; it falls behind and catches up instead.
@@ -58,6 +58,11 @@ class _KeypointSource(Source):
     def _load(self) -> None:
         raise NotImplementedError
 
+    @property
+    def segment_frames(self) -> int:
+        """Frames in one segment (a sequence of a recording, or the whole stream)."""
+        return int(self._clips.shape[1])
+
     def read(self) -> Frame | None:
         if self.stop.is_set():
             return None
@@ -73,7 +78,7 @@ class _KeypointSource(Source):
         return frame
 
 
-class ReplaySource(_KeypointSource):
+class ReplaySource(KeypointSource):
     """Every sequence of an MP_Data folder or signer .npz, back to back, one segment each."""
 
     def __init__(self, path: str | Path, stop: threading.Event, config: SourceConfig,
@@ -84,6 +89,8 @@ class ReplaySource(_KeypointSource):
 
     def _load(self) -> None:
         rec = load_recording(self.path)
+        if len(rec.X) == 0 or rec.X.shape[1] == 0:
+            raise DataError(f"{self.path}: no sequences to replay")
         self.layout = rec.layout
         self._clips = rec.X
 
@@ -103,7 +110,7 @@ def is_keypoint_stream(path: str | Path) -> bool:
         return False  # the replay's loader says what is wrong with it
 
 
-class DemoSource(_KeypointSource):
+class DemoSource(KeypointSource):
     """One continuous keypoint stream played at its own rate, as a camera would give it: the
     embedded demo, or any .npz of the same form (`frames` (N, F), `fps`, `layout`)."""
 
@@ -121,6 +128,8 @@ class DemoSource(_KeypointSource):
             frames = d["frames"].astype(np.float32)
             layout: Layout = layout_named(str(d["layout"]))
             self.fps = float(d["fps"])
+            if not 0 < self.fps <= 1000:
+                raise ValueError(f"fps {self.fps} is not within 0..1000")
         except (KeyError, ValueError, OSError) as exc:
             raise DataError(f"{p}: not a demo stream ({exc})") from None
         if frames.ndim != 2 or frames.shape[1] != layout.size:

@@ -15,6 +15,8 @@ from signd.daemon.errors import DataError, require_readable
 from .base import Frame, Pacer, Source, SourceKind, fit_width
 
 _DEFAULT_FPS = 30.0
+TRUNCATED = 0.9
+"""A video that decodes fewer than this share of the frames its header announces is damaged."""
 
 
 class VideoSource(Source):
@@ -35,6 +37,9 @@ class VideoSource(Source):
         self._cap: cv2.VideoCapture | None = None
         self._next: np.ndarray | None = None
         self._index = 0
+        self._decoded = 0  # frames of the first pass
+        self._announced = 0  # what the container's header says it holds
+        self._truncated: str | None = None
         self._pacer = Pacer(stop, enabled=not fast)
 
     def open(self) -> None:
@@ -51,6 +56,7 @@ class VideoSource(Source):
         fps = cap.get(cv2.CAP_PROP_FPS)
         # Containers without a rate report 0 (or nonsense): play those at 30 fps.
         self.fps = fps if 1.0 <= fps <= 240.0 else _DEFAULT_FPS
+        self._announced = int(max(cap.get(cv2.CAP_PROP_FRAME_COUNT), 0))
         self._cap = cap
         self._next = self._decode()
         if self._next is None:
@@ -63,6 +69,7 @@ class VideoSource(Source):
         ok, image = self._cap.read()
         if not ok or image is None:
             return None
+        self._decoded += self._pass == 0
         return cv2.cvtColor(fit_width(image, self.max_width), cv2.COLOR_BGR2RGB)
 
     def _rewind(self) -> np.ndarray | None:
@@ -75,6 +82,8 @@ class VideoSource(Source):
         return self._decode()
 
     def read(self) -> Frame | None:
+        if self._truncated:
+            raise DataError(self._truncated)
         image = self._next
         if image is None or self.stop.is_set():
             self.state = "ended"
@@ -83,7 +92,14 @@ class VideoSource(Source):
         segment = self._pass
         self._next = self._decode()
         end = self._next is None
-        if end:
+        if end and segment == 0 and self._decoded < TRUNCATED * self._announced - 1:
+            # Headers count a frame or two more than decode (seen on every shared clip); a
+            # file cut short decodes far fewer. Said after the last good frame is handed on.
+            self._truncated = (
+                f"{self.path}: decoding stopped after {self._decoded} of the {self._announced} frames "
+                "its header announces: the file is truncated or damaged")
+            self._next = None
+        elif end:
             self._next = self._rewind()
         t_media = self._index / self.fps
         self._pacer.wait_until(t_media)
