@@ -50,10 +50,14 @@ def recognition(cfg: RunConfig, classifier: Classifier) -> Recognition:
 
 @dataclass(frozen=True)
 class Checked:
-    """What `preflight` found good: the loaded model and how it is to be run."""
+    """What `preflight` found good: the loaded model, how it is to be run, and the source,
+    opened unless it is a camera (opened when the pipeline is built, to capture at once)."""
 
     classifier: Classifier
     recognition: Recognition
+    source: Source
+    stop: threading.Event
+    """The stop event the source was made with; the pipeline's."""
 
 
 def check_source(source: Source, cfg: RunConfig, checked: Checked) -> None:
@@ -79,21 +83,30 @@ def check_source(source: Source, cfg: RunConfig, checked: Checked) -> None:
         )
 
 
-def preflight(cfg: RunConfig) -> Checked:
+def preflight(cfg: RunConfig, stop: threading.Event | None = None) -> Checked:
     """Every check before capturing: the model (manifest, golden outputs) and how it runs, the
-    source (found; a file is opened and closed again, a camera is not touched), MediaPipe's
-    pose model, the socket's group, the broker's password and TLS files."""
+    source (found; a file is opened and checked, a camera is not touched), MediaPipe's pose
+    model, the socket's group, the broker's password and TLS files. The caller closes
+    `Checked.source` unless it builds the pipeline with it."""
     classifier = load_classifier(cfg)
-    checked = Checked(classifier, recognition(cfg, classifier))
-    source = make_source(cfg.source, threading.Event())
+    rec = recognition(cfg, classifier)
+    stop = stop or threading.Event()
+    source = make_source(cfg.source, stop)
+    checked = Checked(classifier, rec, source, stop)
     if source.kind is SourceKind.IMAGE:
         check_extractor(cfg.keypoints)
-    if not isinstance(source, DeviceSource):
-        source.open()
-        try:
-            check_source(source, cfg, checked)
-        finally:
-            source.close()
+    if isinstance(source, DeviceSource):
+        return _check_sinks(cfg, checked)
+    source.open()
+    try:
+        check_source(source, cfg, checked)
+        return _check_sinks(cfg, checked)
+    except BaseException:
+        source.close()
+        raise
+
+
+def _check_sinks(cfg: RunConfig, checked: Checked) -> Checked:
     if cfg.socket.group:
         group_id(cfg.socket.group)
     if cfg.mqtt.url:
@@ -102,25 +115,20 @@ def preflight(cfg: RunConfig) -> Checked:
     return checked
 
 
-def build_pipeline(
-    cfg: RunConfig, publishers: Sequence[Publisher], stop: threading.Event | None = None,
-    checked: Checked | None = None,
-) -> Pipeline:
-    """Open the source and assemble the pipeline around the model `preflight` checked (or
-    check it now); SigndError if they do not fit."""
-    stop = stop or threading.Event()
+def build_pipeline(cfg: RunConfig, publishers: Sequence[Publisher], checked: Checked | None = None) -> Pipeline:
+    """The pipeline around what `preflight` checked (or checks now): its model and its source,
+    opened once. SigndError if they do not fit; the source is closed then."""
     checked = checked or preflight(cfg)
-    classifier, rec = checked.classifier, checked.recognition
+    classifier, rec, source = checked.classifier, checked.recognition, checked.source
     log.info(
         "model %s (%s, %s) on %s %s, labels %s",
         classifier.model.path, classifier.manifest.quantization, classifier.layout.name,
         classifier.model.runtime.name, classifier.model.runtime.version, ",".join(classifier.labels),
     )
-    source = make_source(cfg.source, stop)
-    source.open()
     try:
-        check_source(source, cfg, checked)
-        pipeline = Pipeline(source, classifier, publishers, rec, cfg.keypoints, stop)
+        if isinstance(source, DeviceSource):
+            source.open()
+        pipeline = Pipeline(source, classifier, publishers, rec, cfg.keypoints, checked.stop)
     except BaseException:
         source.close()
         raise

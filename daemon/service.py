@@ -135,7 +135,11 @@ class Service:
             self._on_signal(signum, None)
         try:
             checked = preflight(self.cfg)  # what check-config checks, and nothing less
-            self._add_publishers()
+            try:
+                self._add_publishers()
+            except BaseException:
+                checked.source.close()
+                raise
             self.pipeline = p = build_pipeline(self.cfg, self.publishers, checked=checked)
             if self._stopped_by is not None:  # stopped while starting: nothing ran, nothing to say
                 p.source.close()

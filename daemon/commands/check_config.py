@@ -18,6 +18,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
-    c = preflight(cfg).classifier
+    checked = preflight(cfg)
+    checked.source.close()
+    c = checked.classifier
     print(f"{args.config}: ok (source {cfg.source.uri}, model {c.model.path}: {', '.join(c.labels)})")
     return 0
