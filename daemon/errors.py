@@ -8,6 +8,7 @@ import os
 EX_DATAERR = 65
 EX_NOINPUT = 66
 EX_SOFTWARE = 70
+EX_CANTCREAT = 73
 EX_CONFIG = 78
 
 
@@ -27,6 +28,12 @@ class DataError(SigndError):
     """A file exists but its content is wrong (shape, NaN, not a model, ...)."""
 
     exit_code = EX_DATAERR
+
+
+class OutputError(SigndError):
+    """A file signd was asked to write cannot be written (its folder is missing, read-only, full)."""
+
+    exit_code = EX_CANTCREAT
 
 
 class ConfigError(SigndError):

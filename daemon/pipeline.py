@@ -24,6 +24,7 @@ from .classifier import Classifier
 from .config import KeypointsConfig
 from .events import Event, GestureEvent
 from .extractor import build_extractor, check_extractor, extraction_layout
+from .keypoint_recorder import KeypointRecorder
 from .keypoints import Keypoints, skeleton
 from .mailbox import EMPTY, END, Mailbox
 from .protocol import KeypointsEvent, ProbsEvent
@@ -90,6 +91,8 @@ class Pipeline:
         self._keypoints: Mailbox[Keypoints] = Mailbox(KEYPOINT_QUEUE, drop_oldest=False, stop=self.stop_event)
         self._events: Mailbox[Outgoing] = Mailbox(EVENT_QUEUE, drop_oldest=True, stop=self.stop_event)
         self._pending: tuple[Classifier, Recognition] | None = None
+        self.recorder: KeypointRecorder | None = None
+        """Set before `start` to keep every frame the recognizer takes (--record-keypoints)."""
         self._threads: list[threading.Thread] = []
         self._seq = 0
         self._inference_ms = 0.0
@@ -268,6 +271,10 @@ class Pipeline:
                 return
             assert isinstance(kp, Keypoints)
             stats.add("handoff", (time.monotonic() - kp.t_extracted) * 1e3)
+            if self.recorder is not None:
+                # Here rather than at extraction: the recording is exactly what the recognizer
+                # took, so a replay of it decides what this run decided.
+                self.recorder.add(kp)
             if self._pending is not None:
                 last = recognizer.finish()
                 stats.counters.resets += last.resets

@@ -25,6 +25,7 @@ from .assemble import build_pipeline, load_classifier, preflight, recognition
 from .classifier import Classifier
 from .config import RunConfig, load_config
 from .errors import SigndError
+from .keypoint_recorder import KeypointRecorder, RecordTarget, StreamInfo
 from .pipeline import Pipeline
 from .protocol import PROTOCOL_VERSION, DescribeEvent, ErrorEvent, HelloEvent, StatusEvent
 from .publishers import StdoutPublisher
@@ -54,8 +55,9 @@ class Service:
     by default standard output (`bench` gives a sink that only counts)."""
 
     def __init__(self, cfg: RunConfig, config_path: str | None = None, overrides: dict[str, Any] | None = None,
-                 sinks: Sequence[Publisher] | None = None) -> None:
+                 sinks: Sequence[Publisher] | None = None, record: RecordTarget | None = None) -> None:
         self.cfg = cfg
+        self.record = record
         self.config_path = config_path
         self.overrides = overrides or {}
         self.notifier = Notifier()
@@ -133,6 +135,7 @@ class Service:
         handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
         for signum in startup_signals.take():
             self._on_signal(signum, None)
+        record_error: SigndError | None = None
         try:
             checked = preflight(self.cfg)  # what check-config checks, and nothing less
             try:
@@ -145,24 +148,46 @@ class Service:
                 p.source.close()
                 log.info("stopped by %s while starting", signal.Signals(self._stopped_by).name)
                 return 0
+            if self.record is not None:
+                src = p.source
+                p.recorder = KeypointRecorder(self.record, StreamInfo(p.layout, src.fps, src.live, src.describe()))
             for pub in self.publishers:
                 pub.start()
             if self.socket:
                 log.info("serving events on %s", ", ".join(self.socket.addresses))
             p.start()
             self._loop(p)
+            # Still under our handlers: a second SIGTERM or Ctrl-C while the file is written
+            # does not cut it short.
+            record_error = self._save_recording(p)
         finally:
             for s, h in handlers.items():
                 signal.signal(s, h)
             self.notifier.close()
         c = p.stats.counters
-        log.info("frames %d (dropped %d), windows %d, events %d (%s), %.1f fps", c.frames_processed,
-                 c.frames_dropped, c.windows, c.events, self._drops(c.events_dropped), p.stats.fps())
+        log.info("frames %d (dropped %d), windows %d, events %d (%s), %.1f fps%s", c.frames_processed,
+                 c.frames_dropped, c.windows, c.events, self._drops(c.events_dropped), p.stats.fps(),
+                 f"; {p.recorder.summary()}" if p.recorder is not None else "")
         if p.error is not None:
+            if record_error is not None:
+                log.error("%s", record_error)
             if isinstance(p.error, SigndError):
                 raise p.error
             raise RuntimeError(f"pipeline stage failed: {p.error!r}") from p.error
+        if record_error is not None:
+            raise record_error
         return 0
+
+    def _save_recording(self, p: Pipeline) -> SigndError | None:
+        """Write the keypoint recording, whatever ended the run; its error is raised once the
+        summary line is out."""
+        if p.recorder is None:
+            return None
+        try:
+            p.recorder.save()  # nothing recorded, nothing written: the summary line says so
+        except SigndError as exc:
+            return exc
+        return None
 
     def _loop(self, p: Pipeline) -> None:
         heartbeat = self.cfg.socket.heartbeat
@@ -226,5 +251,6 @@ class Service:
         self.notifier.send("READY=1", f"STATUS={self._status_line()}")
 
 
-def run_service(cfg: RunConfig, config_path: str | None = None, overrides: dict[str, Any] | None = None) -> int:
-    return Service(cfg, config_path, overrides or {}).run()
+def run_service(cfg: RunConfig, config_path: str | None = None, overrides: dict[str, Any] | None = None,
+                record: RecordTarget | None = None) -> int:
+    return Service(cfg, config_path, overrides or {}, record=record).run()

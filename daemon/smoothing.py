@@ -38,8 +38,9 @@ class SmoothingConfig:
     """Seconds (media time) after an event during which nothing fires."""
     sentence_length: int = 5
     """Distinct words kept in the sentence, as the tutorial's display did."""
-    rest_labels: tuple[str, ...] = ("blank", "rest")
-    """Labels meaning "nobody is signing": they never fire."""
+    rest_labels: tuple[str, ...] = ("blank", "rest", "other")
+    """Labels that never fire: nobody is signing (blank, rest), or a sign the model learnt
+    to tell apart as not one of its own (other)."""
 
     def __post_init__(self) -> None:
         for name in ("majority", "min_hold", "sentence_length"):

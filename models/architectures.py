@@ -4,7 +4,9 @@ Keras 2, not Keras 3: TensorFlow 2.17's TFLite converter aborts on Keras 3 model
 tutorial's own `.h5` files are Keras 2.
 
 - `tutorial`: the seed's exact network on raw 30 x 1662 keypoints (relu LSTMs 64/128/64,
-  Dense 64/32/softmax), kept as the yardstick.
+  Dense 64/32/softmax), kept as the yardstick; `tutorial-258` is the same network on pose +
+  hands (what tutorial followers without the face mesh train, and the only way to compare on
+  signers recorded without the face).
 - `default`: built to generalise to new signers and to stay tiny on a Pi. Each frame's
   features go through a small per-frame layer; the window is then summarised by the mean and
   the maximum of every channel over time, for the whole window and for each of its halves,
@@ -21,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-ARCHITECTURES = ("default", "tutorial")
+ARCHITECTURES = ("default", "tutorial", "tutorial-258")
 # The default network: three small members whose probabilities are averaged (their errors on
 # a new signer differ, so the average is steadier than any one: docs/models.md has the LOSO
 # figures of one member against three).
@@ -34,16 +36,23 @@ HIDDEN = 32
 
 @dataclass(frozen=True)
 class ArchSpec:
-    """What an architecture eats: keypoint layout and feature set."""
+    """What an architecture eats (keypoint layout and feature set) and which network it is."""
 
     layout: str
     features: str
+    network: str  # "default" or "tutorial"
 
 
 SPECS: dict[str, ArchSpec] = {
-    "tutorial": ArchSpec("tutorial-1662", "raw"),
-    "default": ArchSpec("pose-hands-258", "signd-v1"),
+    "tutorial": ArchSpec("tutorial-1662", "raw", "tutorial"),
+    "tutorial-258": ArchSpec("pose-hands-258", "raw", "tutorial"),
+    "default": ArchSpec("pose-hands-258", "signd-v1", "default"),
 }
+
+
+def is_tutorial(arch: str) -> bool:
+    """The seed's LSTM (no augmentation, no rest class), on whichever layout."""
+    return spec(arch).network == "tutorial"
 
 
 def spec(arch: str) -> ArchSpec:

@@ -1,5 +1,6 @@
 """The model card (`models/<name>/README.md`), written from the model's manifest, the stored
-evaluation (`evaluation.json`, from `signd evaluate --loso ... --card DIR`) and a latency
+evaluation (`evaluation.json`, from `signd evaluate --cv ... --card DIR` and `signd evaluate
+--videos ... --card DIR`) and a latency
 benchmark run here, side by side on every installed runtime."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from signd.daemon.errors import InputError
+from signd.daemon.smoothing import SmoothingConfig
 from signd.models.manifest import read_manifest
 
 from .features import compute_features
@@ -90,111 +92,151 @@ def _f(v: Any, fmt: str = ".3f") -> str:
 
 def render(name: str, manifest: Any, size: int, evaluation: dict[str, Any], bench: dict[str, Any]) -> str:
     """The card's markdown."""
-    extra = manifest.extra
-    train = extra.get("training", {})
-    conv = extra.get("convert", {})
-    acc = evaluation.get("accuracy", {})
-    archs = list(acc)
+    train = manifest.extra.get("training", {})
+    quiet = manifest.runtime.smoothing.apply(SmoothingConfig()).rest_labels
+    signs = [x for x in manifest.labels if x not in quiet]
     L = [f"# `{name}`: signd's default sign model", ""]
     L += [
-        f"Recognises **{', '.join(x for x in manifest.labels if x != 'blank')}**, plus `blank` (rest: "
-        "nobody signing; it never fires an event). Made for people it has never seen: trained on "
-        f"{len(train.get('signers', []))} signers ({', '.join(train.get('signers', []))}) of "
-        "`../shared/data/signers` (see its README), tested on signers left out.",
+        f"Recognises **{', '.join(signs)}**. Two more outputs never fire an event: `blank` (rest: "
+        "nobody signing) and `other` (a real sign that is not one of these nine). Made for people "
+        f"it has never seen: trained on all {len(train.get('signers', []))} signers of "
+        "`../shared/data/signers` (see its README); judged by grouped cross-validation by person, "
+        "and on real video through the whole pipeline (below).",
         "",
-        "## Model",
-        "",
+        *_model_section(name, manifest, size, train),
+        *_cv_section(evaluation.get("cv", {})),
+        *_videos_section(evaluation.get("videos", {})),
+        *_notes_section(evaluation),
+        *_speed_section(manifest, bench),
+        "## Rebuild", "", "```sh",
+        "D=../shared/data/signers",
+        "signd train $D/*.npz --vocabulary -o models/default --demo",
+        "signd evaluate --cv default,tutorial-258 $D/*.npz --stream --card models/default",
+        "signd evaluate --videos ../shared/data/videos/MANIFEST.tsv --card models/default",
+        "```", "",
+    ]
+    return "\n".join(L)
+
+
+def _model_section(name: str, manifest: Any, size: int, train: dict[str, Any]) -> list[str]:
+    return [
+        "## Model", "",
         f"- file: `{name}.tflite`, {size / 1024:.1f} KiB ({size:,} bytes), {manifest.quantization} weights "
-        f"(float16 halves the file and dequantizes to float32 at load); input [1, {manifest.window}, "
-        f"{_dim(manifest)}] (`{manifest.features}` features of `{manifest.layout}` keypoints), output "
+        f"(dequantized to float32 at load); input [1, {manifest.window}, {_dim(manifest)}] "
+        f"(`{manifest.features}` features of `{manifest.layout}` keypoints), output "
         f"{len(manifest.labels)} probabilities in the order {', '.join(manifest.labels)}.",
         "- features (`signd.models.features`, the function the runtime calls on every window): "
-        "windows whose left hand is seen more often than the right are mirrored (busier hand "
-        "always in the same place); origin between the shoulders and the shoulder width as unit "
-        "(window means); nose, shoulders, elbows, wrists; visibility of elbows and wrists; per "
-        "hand (left, right, and the main hand: whichever is seen, the higher of two, mirrored "
-        "to one side, which survives the detector swapping left and right): seen or not, wrist position, palm normal, finger direction, how far each finger "
-        "is stretched, the 20 landmarks relative to the wrist in hand-size units; velocities of "
-        "the body points and wrists.",
+        "the busier hand mirrored to one side; origin between the shoulders, shoulder width as "
+        "unit; upper body points and visibilities; per hand: seen, wrist, palm normal, finger "
+        "direction, finger stretch, the 20 landmarks relative to the wrist in hand-size units; "
+        "velocities.",
         "- network (`signd.models.architectures.build_default`): standardise -> per-frame Dense "
-        "-> mean and max over the window and over each half -> Dense -> logits -> softmax, three "
-        "such members averaged; builtin ops only, no recurrence. A fixed rule after training: "
-        f"every member's `blank` logit is lowered by {_f(train.get('rest_penalty'), 'g')} x the share "
-        "of the window's frames in which a hand was seen, so rest (hands down or absent) needs "
-        "a far stronger case when hands are in view; windows without hands are judged as trained.",
-        f"- training (`signd train`, seed {train.get('seed')}): {train.get('copies')} augmented "
-        "copies of every sequence (mirror with hands swapped, scale, rotation, shift, aspect, "
-        "hands moved, time warp, dropped frames and hands, noise, windows shifted in time), "
-        "rest from recorded `blank` sequences and synthetic rest (the same sequences with arms "
-        "down and no hands, hands held low, nobody in view, windows catching at most 6 frames "
-        "of a sign) and, for signs it must not know, the training signs' movements made with "
-        "other hand shapes (fist, V, middle and ring: fingers folded into the palm; "
-        f"{_f(train.get('other_fraction'), '.0%')} of the sequences), also labelled `blank`; "
-        f"class-balanced; a fixed {train.get('epochs')} epochs (the median epoch that early stopping on "
-        "a same-signer split picked over the seven LOSO folds: it looked only at training "
-        "signers, never at the held-out one).",
-        f"- how it is run (manifest `runtime`): `{json.dumps(manifest.runtime.to_dict())}`.",
-        "",
+        "-> mean and max over the window and each half -> Dense -> softmax, "
+        f"{train.get('members', 3)} members averaged; builtin ops only, no recurrence. After "
+        f"training, `blank` is lowered by {_f(train.get('rest_penalty'), 'g')} x the share of "
+        "frames with a hand (rest means hands down or absent).",
+        f"- training (`signd train`, seed {train.get('seed')}): the nine signs; every other real "
+        "sign of the data (86 of them: letters, good, eat, i, you, ...) as `other`; recorded "
+        f"`blank` and synthetic rest; {train.get('copies')} augmented copies of every sequence "
+        f"(up to {train.get('rare_boost')}x for signs with few sequences), the signs' movements "
+        "made with other hand shapes as `other`; class-balanced; "
+        f"{train.get('epochs')} epochs.",
+        f"- how it is run (manifest `runtime`): `{json.dumps(manifest.runtime.to_dict())}`.", "",
     ]
-    if acc:
-        L += ["## Leave-one-signer-out (one run, same folds and seed for both architectures)", "",
-              f"Classes {', '.join(evaluation.get('classes', []))}; each signer's accuracy is measured "
-              "on a model that never saw them; a sign taken for `blank` counts as an error.", "",
-              "| held-out signer | " + " | ".join(archs) + " |",
-              "|---|" + "---|" * len(archs)]
-        rows = [s["signer"] for s in acc[archs[0]]["signers"]]
-        for i, s in enumerate(rows):
-            L.append(f"| {s} | " + " | ".join(_f(acc[a]["signers"][i]["accuracy"]) for a in archs) + " |")
-        for key in ("mean", "worst"):
-            L.append(f"| **{key}** | " + " | ".join(f"**{_f(acc[a][key])}**" for a in archs) + " |")
-        L.append("")
+
+
+def _cv_section(cv: dict[str, Any]) -> list[str]:
+    if not cv:
+        return []
+    archs = list(cv["archs"])
+    d = cv["archs"].get("default") or cv["archs"][archs[0]]
+    L = [f"## Grouped {cv['k']}-fold cross-validation by person", "",
+         f"Protocol (`signd.models.crossval`): the {len(cv['folds'])} signers sorted by name, the i-th "
+         f"in fold i mod {cv['k']} (fixed, not chosen by result); for each fold every architecture "
+         "is trained on the other folds' people, with the same seed, and scores the fold's "
+         "people, whom it never saw. Accuracy per person is over the nine signs they have "
+         "(argmax over all outputs: a sign taken for `blank` or `other` is an error). "
+         "`tutorial-258` is the tutorial's LSTM on the same pose + hands keypoints, same folds, "
+         "same labels, no augmentation.", "",
+         "| person | fold | sequences | " + " | ".join(archs) + " |", "|---|---|---|" + "---|" * len(archs)]
+    for i, p in enumerate(d["people"]):
+        if not p["n_as_labelled"]:
+            continue
+        cells = " | ".join(_f(cv["archs"][a]["people"][i]["accuracy"]) for a in archs)
+        L.append(f"| {p['signer']} | {p['fold'] + 1} | {p['n']} | {cells} |")
+    for key, text in (("mean", "mean"), ("worst", "worst"), ("mean_as_labelled", "mean, set-aside counted as labelled"),
+                      ("worst_as_labelled", "worst, set-aside counted as labelled")):
+        L.append(f"| **{text}** | | | " + " | ".join(f"**{_f(cv['archs'][a][key])}**" for a in archs) + " |")
+    L += ["", "Recall per sign (sequences of held-out people):", "",
+          "| sign | sequences | " + " | ".join(archs) + " |", "|---|---|" + "---|" * len(archs)]
+    for c in cv["vocabulary"]:
+        L.append(f"| {c} | {d['recall'][c]['n']} | " + " | ".join(_f(cv['archs'][a]['recall'][c]['recall']) for a in archs) + " |")
+    L += ["", "Signs outside the vocabulary, of held-out people (a vocabulary sign on top at or above "
+          "the threshold would give an event):", ""]
+    for a in archs:
+        u = cv["archs"][a]["unknown"]
+        L.append(f"- {a}: {u['fired']} of {u['sequences']} sequences ({_f(u['rate'])}) at threshold "
+                 f"{cv['archs'][a]['threshold']:g}")
+    if any(cv["archs"][a]["stream"] for a in archs):
+        L += ["", "Stream: each held-out person's sequences back to back, 2 s of rest before each (their "
+              "recorded `blank` where they have it, else their body with arms down and no hands), 30 "
+              "fps, through the runtime's recognizer with the model's own settings:", "",
+              "| architecture | event F1 | signs hit | missed | false events | false events per minute of rest "
+              "| unknown signs with an event |", "|---|---|---|---|---|---|---|"]
         for a in archs:
-            L.append(f"Confusion, {a} (rows true, columns predicted; {', '.join(acc[a]['labels'])}): "
-                     f"`{acc[a]['confusion']}`")
+            t = cv["archs"][a]["stream"].get("total")
+            if t:
+                L.append(f"| {a} | {_f(t['f1'])} | {t['hits']}/{t['signs']} | {t['misses']} | {t['false_events']} | "
+                         f"{_f(t['rest_false_per_minute'], '.2f')} ({t['rest_false_events']} in "
+                         f"{t['rest_seconds'] / 60:.1f} min) | {t['unknown_with_event']}/{t['unknown']} "
+                         f"({_f(t['unknown_event_rate'])}) |")
+    L += ["", f"Confusion ({archs[0] if 'default' not in archs else 'default'}; rows true, columns "
+          f"predicted; {', '.join(d['labels'])}): `{d['confusion']}`", "",
+          "Most frequent confusions: " + ", ".join(f"{c['true']} -> {c['predicted']} ({c['n']})"
+                                                    for c in d["top_confusions"][:10]) + ".", ""]
+    aside = cv.get("set_aside", [])
+    if aside:
+        L += ["Set aside (kept out of training; in the table above counted both ways: out of the "
+              "headline figure, and as labelled in the `as labelled` rows), each on evidence from the "
+              "numbers:", ""]
+        for a in aside:
+            L.append(f"- {a['signer']} `{a['class']}` ({a['sequences']} sequences): {a['evidence']}.")
         L.append("")
-    stream = evaluation.get("stream", {})
-    if stream:
-        L += ["## Stream (every LOSO signer, each on its own fold's model)", "",
-              "Each signer's sequences played back to back with 2 s of rest before each (the "
-              "signer's recorded `blank` where there is one, else their body with arms down and no hands), "
-              "at 30 fps, through the runtime's recognizer (`signd evaluate "
-              "--loso ... --stream`).", "",
-              "| architecture | event F1 | signs hit | missed | false events | false events per minute of rest |",
-              "|---|---|---|---|---|---|"]
-        for a, b in stream.items():
-            t = b["total"]
-            L.append(f"| {a} | {_f(t['f1'])} | {t['hits']}/{t['signs']} | {t['misses']} | "
-                     f"{t['false_events']} | {_f(t['rest_false_per_minute'], '.2f')} "
-                     f"({t['rest_false_events']} in {t['rest_seconds'] / 60:.1f} min) |")
-        L.append("")
-    unknown = evaluation.get("unknown", {})
-    if unknown:
-        L += ["## Unknown signs", "",
-              "Signs the model was not trained on, from signers left out of training "
-              "(`love` of melicom: its LOSO fold; `seeyoulater` of ilkerdemir: held out of every "
-              "fold). Share of their sequences that gave an event in the stream:", ""]
-        for a, u in unknown.items():
-            per = ", ".join(f"{k} {v['with_event']}/{v['sequences']}" for k, v in u.get("signers", {}).items())
-            L.append(f"- {a}: {u['with_event']} of {u['sequences']} ({u['rate']:.0%}){': ' + per if per else ''}")
-        L.append("")
-    held = evaluation.get("held_out", {})
-    if held:
-        L += ["## Signers held out of every fold", ""]
-        for a, b in held.items():
-            per = ", ".join(f"{s['signer']} {_f(s['accuracy'])} ({s['correct']}/{s['n']})"
-                            for s in b["accuracy"]["signers"])
-            L.append(f"- {a} trained on all LOSO signers: {per}")
-        L.append("")
-    L += _errors_section(evaluation)
-    L += ["## Conversion, size and speed", "",
-          f"- converted by `signd convert` for target {conv.get('target', '-')}: argmax agreement "
-          f"with the Keras model {_f(conv.get('agreement'), '.2%') if conv.get('agreement') is not None else '-'} "
-          f"on {conv.get('windows', '-')} windows of {', '.join(conv.get('data', []))}; largest "
-          f"probability difference {_f(conv.get('max_prob_diff'), '.2g')}.",
-          "- verified runtimes (golden outputs within 1e-3): "
-          + ", ".join(f"{r['name']} {r['version']}" for r in manifest.verified_runtimes) + ".",
-          f"- latency per window, one thread, median of {bench.get('runs')} runs on this machine "
-          f"({bench.get('machine')}), measured one after the other in one process:"]
+    return L
+
+
+def _videos_section(v: dict[str, Any]) -> list[str]:
+    if not v:
+        return []
+    L = ["## Real video through the whole pipeline", "",
+         "`signd evaluate --videos ../shared/data/videos/MANIFEST.tsv`: MediaPipe Holistic, the window, "
+         "this model and the smoother, as `signd run --fast`:", "",
+         "| clip | signs | events | verdict |", "|---|---|---|---|"]
+    for c in v.get("clips", []):
+        verdict = c.get("verdict", "")
+        if c.get("distance") is not None and len(c.get("signs", [])) > 1:
+            verdict += f" (edit distance {c['distance']})"
+        L.append(f"| {c['file']} | {' '.join(c.get('signs', []))} | {' '.join(e['label'] for e in c.get('events', [])) or '-'} | {verdict} |")
+    L.append("")
+    return L
+
+
+def _notes_section(evaluation: dict[str, Any]) -> list[str]:
+    notes = evaluation.get("notes", [])
+    return ["## Remaining failures and how the design was chosen", "", *[f"- {n}" for n in notes], ""] if notes else []
+
+
+def _speed_section(manifest: Any, bench: dict[str, Any]) -> list[str]:
+    conv = manifest.extra.get("convert", {})
+    L = ["## Conversion, size and speed", "",
+         f"- converted by `signd convert` for target {conv.get('target', '-')}: argmax agreement "
+         f"with the Keras model {_f(conv.get('agreement'), '.2%') if conv.get('agreement') is not None else '-'} "
+         f"on {conv.get('windows', '-')} windows; largest probability difference "
+         f"{_f(conv.get('max_prob_diff'), '.2g')}.",
+         "- verified runtimes (golden outputs within 1e-3): "
+         + ", ".join(f"{r['name']} {r['version']}" for r in manifest.verified_runtimes) + ".",
+         f"- latency per window, one thread, median of {bench.get('runs')} runs on this machine "
+         f"({bench.get('machine')}), measured one after the other in one process:"]
     for rt, r in bench.get("runtimes", {}).items():
         if r.get("loads"):
             L.append(f"  - {rt} {r['version']}: p50 {r['p50_ms']:.3f} ms, p90 {r['p90_ms']:.3f} ms")
@@ -205,56 +247,7 @@ def render(name: str, manifest: Any, size: int, evaluation: dict[str, Any], benc
     if pm := bench.get("predict_ms"):
         L.append(f"  - the whole window as the daemon classifies it (features + {pm['runtime']}): "
                  f"p50 {_f(pm.get('p50'))} ms, p90 {_f(pm.get('p90'))} ms")
-    L += ["", "## Rebuild", "", "```sh",
-          "D=../shared/data/signers",
-          "LOSO=\"$D/mujster.npz $D/jonathanroddy.npz $D/melicom.npz $D/devharsh.npz $D/kush.npz "
-          "$D/bhavyagokhroo.npz $D/dim3ns10n-with-blank.npz\"",
-          "signd train $LOSO -o models/default --demo     # melicom's `love` is dropped with a warning",
-          "signd evaluate --loso default,tutorial $LOSO --held-out $D/ilkerdemir.npz --stream "
-          "--card models/default --plots out/plots",
-          "```", ""]
-    return "\n".join(L)
-
-
-def _errors_section(evaluation: dict[str, Any]) -> list[str]:
-    """Every LOSO error of the default architecture, the sequences whose label the recording
-    does not show (with the evidence), and the figure with them relabelled, kept apart."""
-    from .evaluate import LABEL_CORRECTIONS
-
-    acc = evaluation.get("accuracy", {}).get("default")
-    if not acc:
-        return []
-    L = ["## What the remaining errors are", "",
-         "Every LOSO sequence the default architecture got wrong (signer: sequence, label -> answer):", ""]
-    for s in acc["signers"]:
-        errs = s.get("errors", [])
-        if errs:
-            L.append(f"- {s['signer']}: " + "; ".join(f"{e['seq']} {e['true']} -> {e['predicted']}" for e in errs))
-    L += ["", "Recordings that do not show their label (they stay errors in the table above):", ""]
-    for (signer, seq), (new, why) in LABEL_CORRECTIONS.items():
-        L.append(f"- {signer} {seq}: shows {'rest' if new == 'blank' else new}: {why}.")
     L.append("")
-    corr = evaluation.get("corrected", {})
-    if corr:
-        L += ["With those sequences relabelled (a rest sequence leaves the count), same run, same models:", "",
-              "| | " + " | ".join(corr) + " |", "|---|" + "---|" * len(corr)]
-        for key in ("mean", "worst"):
-            L.append(f"| {key} | " + " | ".join(_f(c[key]) for c in corr.values()) + " |")
-        L.append("")
-    L += ["How much of this is the seed (development runs of the default architecture, LOSO of the "
-          "seven, separate from the run above):", "",
-          "- this configuration with seed 1: mean 0.987, worst 0.967 (bhavyagokhroo, the same three "
-          "sequences; mujster also 0.967), stream F1 0.982, 0 false events in rest, melicom's `love` 0/30. A mean of "
-          "0.99 is within the spread of seeds (about +-0.003), not clear of it.",
-          "- the rule for rest with hands in view, on the same trained folds: never lowered accuracy "
-          "in six sets of folds; raised the mean by 0.000-0.005 and stream F1 by 0.001-0.005; "
-          "melicom's `love` gave events in 0-5 of 30 sequences with it (0-2 without). It was set "
-          "to 8 looking at those LOSO figures, one value for every fold.",
-          "- width 30 and a fixed 40 epochs against width 32 and early stopping on a same-signer "
-          "split (seed 0, before the rule): mean 0.989 against 0.986, within the seed spread.",
-          "- fewer and lighter other-hand-shape negatives (a fifth of the sequences, rest class "
-          "weight halved): means 0.987-0.991 in three runs: no clear gain, so the unknown-sign "
-          "rejection was kept as it was.", ""]
     return L
 
 
@@ -265,7 +258,8 @@ def _dim(manifest: Any) -> int:
 
 
 def write_card(model_dir: Path, evaluation: dict[str, Any] | None = None) -> Path:
-    """Store `evaluation` (when given) beside the model and rewrite the card."""
+    """Store `evaluation` (when given: {"cv": ...} or {"videos": ...}, each replacing its own
+    part of what is stored) beside the model and rewrite the card."""
     model_dir = Path(model_dir)
     name = model_dir.name
     model = model_dir / f"{name}.tflite"
@@ -273,9 +267,11 @@ def write_card(model_dir: Path, evaluation: dict[str, Any] | None = None) -> Pat
     if manifest is None or not model.exists():
         raise InputError(f"no model {model} with its manifest: train it first (signd train ... -o {model_dir})")
     ev_path = model_dir / "evaluation.json"
+    stored = json.loads(ev_path.read_text()) if ev_path.exists() else {}
     if evaluation is not None:
-        _atomic_write(ev_path, json.dumps(evaluation, indent=1) + "\n")
-    evaluation = json.loads(ev_path.read_text()) if ev_path.exists() else {}
+        stored = {**stored, **evaluation}
+        _atomic_write(ev_path, json.dumps(stored, indent=None, separators=(",", ":")) + "\n")
+    evaluation = stored
     bench = benchmark(model)
     text = render(name, manifest, model.stat().st_size, evaluation, bench)
     card = model_dir / "README.md"

@@ -20,6 +20,11 @@ log = logging.getLogger(__name__)
 
 REST_LABEL = "blank"
 REST_ALIASES = ("blank", "rest", "nothing", "none", "idle")
+# The shipped model's signs: the nine that people in the data share most.
+VOCABULARY = ("hello", "thanks", "iloveyou", "please", "yes", "no", "help", "sorry", "goodbye")
+# Every real sign outside the vocabulary: "not one of mine", learnt as a class of its own so
+# that a sign the model does not know is told apart instead of taken for the nearest one.
+OTHER_LABEL = "other"
 
 
 @dataclass
@@ -49,8 +54,10 @@ def _to_signer(rec: Recording, layout: Layout) -> Signer:
     return Signer(rec.name, rec.path, np.ascontiguousarray(X, np.float32), names, list(rec.seq_ids))
 
 
-def load_signers(paths: list[str | os.PathLike[str]], layout: Layout = POSE_HANDS_258) -> list[Signer]:
-    """Every path is one signer (an MP_Data folder or a signer `.npz`); names must differ."""
+def load_signers(paths: list[str | os.PathLike[str]], layout: Layout = POSE_HANDS_258,
+                 window: int | None = None) -> list[Signer]:
+    """Every path is one signer (an MP_Data folder or a signer `.npz`); names must differ;
+    with `window`, every sequence must have that many frames (an error names the file)."""
     if not paths:
         raise InputError("no data given: pass MP_Data folders or signer .npz files")
     signers = [_to_signer(load_recording(p), layout) for p in paths]
@@ -59,7 +66,23 @@ def load_signers(paths: list[str | os.PathLike[str]], layout: Layout = POSE_HAND
         if s.name in seen:
             raise InputError(f"{s.path}: signer name {s.name!r} is also {seen[s.name]}; each input is one signer")
         seen[s.name] = s.path
+        if window is not None and len(s.X) and s.X.shape[1] != window:
+            raise DataError(f"{s.path}: sequences have {s.X.shape[1]} frames; the model's window is {window}")
     return signers
+
+
+def open_set(signers: list[Signer], vocabulary: tuple[str, ...] = VOCABULARY) -> list[Signer]:
+    """The signers with every sign outside `vocabulary` (and not rest) relabelled `other`.
+    A signer with none of the vocabulary is still used, for its signs as negatives (said once)."""
+    wanted = set(vocabulary)
+    out = []
+    for s in signers:
+        if s.labels and not wanted & set(s.labels):
+            log.info("%s: none of the vocabulary (%s); its %d sequences are used as %s and rest",
+                     s.path, ", ".join(sorted(set(s.labels))), len(s.labels), OTHER_LABEL)
+        labels = [lab if lab in wanted or lab == REST_LABEL else OTHER_LABEL for lab in s.labels]
+        out.append(Signer(s.name, s.path, s.X, labels, s.seq_ids))
+    return out
 
 
 def choose_classes(signers: list[Signer], classes: list[str] | None = None,

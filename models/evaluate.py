@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .architectures import is_tutorial
 from .dataset import REST_LABEL, Signer
 from .train import TrainConfig, Trained, fit
 
@@ -104,53 +105,6 @@ def score_signer(signer: Signer, labels: list[str], probs: np.ndarray) -> Signer
     return SignerScore(signer.name, n, correct, conf.tolist(), rest_n, rest_ok, errors)
 
 
-# Sequences of the shared signers whose recording does not show their label, with the
-# evidence. They stay errors in every headline figure; `corrected` gives a second, clearly
-# separate figure with them relabelled (melicom's `i love you` folder, which holds LOVE, is
-# relabelled in the data itself: ../shared/data/README.md).
-LABEL_CORRECTIONS: dict[tuple[str, str], tuple[str, str]] = {
-    ("bhavyagokhroo", "thanks/0"): (
-        "hello", "the main hand stays 0.7-1.1 shoulder widths above the shoulders for all 30 "
-        "frames, as in this signer's hello; their thanks starts at the chin and comes down to "
-        "0.1-0.8 below (the recording loop ran on from hello into thanks)"),
-    ("bhavyagokhroo", "thanks/1"): ("hello", "as thanks/0"),
-    ("bhavyagokhroo", "iloveyou/0"): (
-        "blank", "no hand in any frame; from frame 3 on both wrists hang 1.3 shoulder widths "
-        "below the shoulders, out of the picture: the signer at rest"),
-}
-
-
-def corrected(report: dict[str, Any], corrections: dict[tuple[str, str], tuple[str, str]]
-              = LABEL_CORRECTIONS) -> dict[str, Any]:
-    """Accuracy per signer, mean and worst of a `Report.to_dict()` with `corrections`
-    applied: a corrected sequence counts as right when the model said its corrected label
-    (rest: it leaves the sign count, as rest sequences are scored apart)."""
-    labels = report["labels"]
-    out = []
-    for s in report["signers"]:
-        wrong = {e["seq"]: e["predicted"] for e in s.get("errors", [])}
-        n, correct = s["n"], s["correct"]
-        changed = []
-        for (signer, seq), (new, _) in corrections.items():
-            if signer != s["signer"]:
-                continue
-            old = seq.split("/")[0]
-            if old not in labels:
-                continue
-            said = wrong.get(seq, old)
-            correct -= int(said == old)
-            if new == REST_LABEL or new not in labels:
-                n -= 1
-            else:
-                correct += int(said == new)
-            changed.append(seq)
-        out.append({"signer": s["signer"], "n": n, "correct": correct,
-                    "accuracy": correct / n if n else float("nan"), "relabelled": changed})
-    acc = [s["accuracy"] for s in out]
-    return {"signers": out, "mean": float(np.mean(acc)) if acc else float("nan"),
-            "worst": float(min(acc)) if acc else float("nan")}
-
-
 def evaluate(predict: Predictor, labels: list[str], signers: list[Signer]) -> Report:
     """Every signer's sequences through `predict`."""
     report = Report(list(labels))
@@ -174,7 +128,7 @@ class LosoRun:
 def loso_labels(arch: str, cfg: TrainConfig, classes: tuple[str, ...] = LOSO_CLASSES) -> list[str]:
     """Output labels of a LOSO fold model: the protocol's classes, plus rest where the
     architecture has a rest class."""
-    return ([REST_LABEL] if cfg.rest and arch != "tutorial" else []) + list(classes)
+    return ([REST_LABEL] if cfg.rest and not is_tutorial(arch) else []) + list(classes)
 
 
 def loso(signers: list[Signer], archs: list[str], base: TrainConfig | None = None,

@@ -15,7 +15,7 @@ from signd.daemon.layout import layout_named
 
 from .architectures import spec
 from .dataset import Signer, load_signers
-from .evaluate import LOSO_CLASSES, Report, corrected, evaluate, loso, loso_labels
+from .evaluate import LOSO_CLASSES, Report, evaluate, loso, loso_labels
 from .export import runtime_hints
 from .stream import StreamScore, StreamSettings, evaluate_stream, recognition_for
 from .train import TrainConfig, fit
@@ -58,7 +58,6 @@ def loso_run(paths: Paths, archs: list[str], held_out: Paths = (), classes: tupl
         run = loso(signers, [arch], base, classes, keep_models=stream is not None, folds=folds)
         rep = run.reports[arch]
         result["accuracy"][arch] = rep.to_dict()
-        result.setdefault("corrected", {})[arch] = corrected(result["accuracy"][arch])
         result["histories"][arch] = run.histories[arch]
         scores: list[StreamScore] = []
         if stream is not None:
@@ -143,10 +142,6 @@ def format_result(result: dict[str, Any]) -> str:
     for n in names:
         lines.append(f"  confusion {n} (rows true, columns predicted: {', '.join(acc[n]['labels'])}): "
                      f"{acc[n]['confusion']}")
-    for n, c in result.get("corrected", {}).items():
-        if any(s["relabelled"] for s in c["signers"]):
-            lines.append(f"  with documented label corrections ({n}): mean {_pct(c['mean'])}, "
-                         f"worst {_pct(c['worst'])} (models/evaluate.py LABEL_CORRECTIONS)")
     for arch, block in result.get("held_out", {}).items():
         a = block["accuracy"]
         per = ", ".join(f"{s['signer']} {_pct(s['accuracy'])}" for s in a["signers"])

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 # float16 halves the file and dequantizes to float32 at load, so answers stay the same; the
 # dynamic-range variant would use FULLY_CONNECTED v12, which tflite-runtime 2.14 refuses.
-DEFAULT_QUANTIZE = {"default": "float16", "tutorial": "float32"}
+DEFAULT_QUANTIZE = {"default": "float16", "tutorial": "float32", "tutorial-258": "float32"}
 DEFAULT_TARGET = "tflite-runtime-2.14"
 
 def runtime_hints(arch: str) -> RuntimeHints:

@@ -208,7 +208,9 @@ def score_stream(signer: str, decisions: list[Decision], segments: list[Segment]
 def evaluate_stream(signer: Signer, layout: Layout, predict: WindowPredictor, labels: list[str],
                     recognition: Recognition, settings: StreamSettings, length: int) -> StreamScore:
     """One signer's stream, played and scored: `length`-frame windows of `layout` keypoints."""
-    known = {lab for lab in labels if lab != REST_LABEL}
+    # Segments of labels that never fire (rest, other) are scored as unknown signs: they
+    # should give no event.
+    known = {lab for lab in labels if lab not in recognition.smoothing.rest_labels}
     frames, segments, rest_mask = build_stream(signer, layout, known, settings)
     decisions = run_stream(frames, layout, predict, labels, length, recognition, settings.fps)
     return score_stream(signer.name, decisions, segments, rest_mask, settings,

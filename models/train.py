@@ -17,20 +17,19 @@ import numpy as np
 from signd.daemon.layout import layout_named
 
 from . import augment as aug
-from .architectures import build_default, build_tutorial, set_rest_penalty, spec
-from .dataset import REST_LABEL, Signer, stack
+from .architectures import build_default, build_tutorial, is_tutorial, set_rest_penalty, spec
+from .dataset import OTHER_LABEL, REST_LABEL, Signer, stack
 from .features import compute_features, hand_seen_column
 
 log = logging.getLogger(__name__)
 
 
 OTHER_SHAPES = True
-# (epochs, early-stopping patience) per architecture. The tutorial stops early on a random
-# tenth of its sequences, as the seed did. The default trains a fixed number of epochs: a
-# same-signer split says little about new signers (its early stopping ended folds anywhere
-# from epoch 17 to 47); 40 is the median epoch it picked over the seven LOSO folds, which
-# looked only at the training signers' own sequences, never at the held-out one.
-STOPPING = {"default": (40, 0), "tutorial": (120, 15)}
+# (epochs, early-stopping patience) per network. The tutorial stops early on a random tenth of
+# its sequences, as the seed did. The default trains a fixed number of epochs: a same-signer
+# split says little about new signers. 20: on the first fold of the grouped cross-validation,
+# 35 epochs gave no better person or sign figures than 20 (docs/models.md).
+STOPPING = {"default": (20, 0), "tutorial": (120, 15)}
 
 
 @dataclass
@@ -43,7 +42,8 @@ class TrainConfig:
     patience: int | None = None  # early stopping patience; 0 trains exactly `epochs`
     batch_size: int = 64
     val_fraction: float = 0.1
-    copies: int = 8  # augmented variants of every training sequence (default arch)
+    copies: int = 2  # augmented variants of every training sequence (default arch)
+    rare_boost: int = 3  # up to this many times the copies for signs with few sequences
     rest: bool = True  # add a rest class (default arch): real blank + sequences without hands
     other_shapes: bool = OTHER_SHAPES  # rest also holds the signs' movements made with other hand shapes
     other_fraction: float = 1 / 3  # share of the training sequences also made with other hand shapes
@@ -57,11 +57,11 @@ class TrainConfig:
 
     @property
     def max_epochs(self) -> int:
-        return self.epochs if self.epochs is not None else STOPPING[self.arch][0]
+        return self.epochs if self.epochs is not None else STOPPING[spec(self.arch).network][0]
 
     @property
     def stop_patience(self) -> int:
-        return self.patience if self.patience is not None else STOPPING[self.arch][1]
+        return self.patience if self.patience is not None else STOPPING[spec(self.arch).network][1]
 
     @property
     def layout(self) -> str:
@@ -143,18 +143,28 @@ def training_set(X: np.ndarray, y: np.ndarray, labels: list[str], cfg: TrainConf
     no more than 6 frames of a sign.
     """
     layout = layout_named(cfg.layout)
-    if cfg.arch == "tutorial":
+    if is_tutorial(cfg.arch):
         return X, y
     xs, ys = [X], [y]
-    for _ in range(cfg.copies):
-        a = aug.augment(X, layout, rng, hands_gone=cfg.hands_gone)
+    # A sign with few sequences gets up to `rare_boost` x the copies: more variety of the few
+    # people who made it, where its class weight alone only repeats them.
+    counts = np.bincount(y, minlength=len(labels)).astype(np.float64)
+    signs = [i for i, c in enumerate(labels) if c not in (REST_LABEL, OTHER_LABEL) and counts[i]]
+    factor = np.ones(len(labels), np.int64)
+    if signs and cfg.rare_boost > 1:
+        typical = float(np.median(counts[signs]))
+        factor[signs] = np.clip(np.round(typical / counts[signs]), 1, cfg.rare_boost).astype(np.int64)
+    for n in range(cfg.copies * int(factor.max())):
+        pick = factor[y] * cfg.copies > n
+        src, lab = (X, y) if pick.all() else (X[pick], y[pick])
+        a = aug.augment(src, layout, rng, hands_gone=cfg.hands_gone)
         moved = rng.random(len(a)) < 0.1
         k = rng.integers(1, 9, len(a)) * rng.choice([-1, 1], len(a))
         if moved.any():
             a[moved] = aug.shift_in_time(a[moved], layout, k[moved],
                                          aug.arms_down(a[moved], layout, rng))
         xs.append(a)
-        ys.append(y)
+        ys.append(lab)
     if cfg.rest and REST_LABEL in labels:
         r = labels.index(REST_LABEL)
         signs = y != r
@@ -162,17 +172,20 @@ def training_set(X: np.ndarray, y: np.ndarray, labels: list[str], cfg: TrainConf
         empty = np.zeros_like(base[: max(1, len(base) // 8)])  # nobody in view at all
         down = aug.arms_down(base, layout, rng)
         # No "arms up, hands unseen" rest: signers whose hands the detector misses still sign.
-        parts = [aug.without_hands(down, layout), aug.hands_down(down, layout, rng), empty]
+        parts = [(aug.without_hands(down, layout), r), (aug.hands_down(down, layout, rng), r), (empty, r)]
         n_other = int(round(len(base) * cfg.other_fraction))
         if cfg.other_shapes and n_other >= 1:
-            parts.append(aug.refold(base[:n_other], layout, rng))
+            # A sign's movement with another hand shape is a sign, just not this one: `other`
+            # where the model has that class, else rest (it must not fire either way).
+            o = labels.index(OTHER_LABEL) if OTHER_LABEL in labels else r
+            parts.append((aug.refold(base[:n_other], layout, rng), o))
         k = rng.integers(24, 30, len(base)) * rng.choice([-1, 1], len(base))
         # Before and after a sign the arms are down: rest never has arms up without hands,
         # because the detector misses the hands of people who are signing.
-        parts.append(aug.shift_in_time(base, layout, k, down))
-        for p in parts:
+        parts.append((aug.shift_in_time(base, layout, k, down), r))
+        for p, label in parts:
             xs.append(p.astype(np.float32))
-            ys.append(np.full(len(p), r, np.int64))
+            ys.append(np.full(len(p), label, np.int64))
     return np.concatenate(xs), np.concatenate(ys)
 
 
@@ -194,7 +207,7 @@ def fit(signers: list[Signer], labels: list[str], cfg: TrainConfig, desc: str = 
     ftr = compute_features(Xtr, cfg.layout, cfg.features)
     fval = compute_features(X[val], cfg.layout, cfg.features) if n_val else None
     K = len(labels)
-    if cfg.arch == "tutorial":
+    if is_tutorial(cfg.arch):
         model = build_tutorial(cfg.window, ftr.shape[-1], K)
     else:
         mean = ftr.reshape(-1, ftr.shape[-1]).mean(0)
@@ -217,7 +230,7 @@ def fit(signers: list[Signer], labels: list[str], cfg: TrainConfig, desc: str = 
         class_weight=weights, callbacks=callbacks,
     )
     history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
-    if cfg.arch != "tutorial" and REST_LABEL in labels and cfg.rest_penalty:
+    if not is_tutorial(cfg.arch) and REST_LABEL in labels and cfg.rest_penalty:
         set_rest_penalty(model, labels.index(REST_LABEL), cfg.rest_penalty)
     log.info("%s: %s on %d sequences (%d after augmentation), %d epochs%s", desc,
              cfg.arch, len(tr), len(Xtr), len(history["loss"]),

@@ -126,21 +126,3 @@ def test_bad_arguments(tmp_path):
     assert r.returncode == 66 and "missing.tflite" in r.stderr
     r = run_signd("evaluate", "--loso", "default", str(p))
     assert r.returncode == 66 and "two signers" in r.stderr
-
-
-def test_label_corrections_give_a_separate_figure():
-    from signd.models.evaluate import corrected
-
-    fixes = {("a", "thanks/0"): ("hello", "looks like hello"), ("a", "hello/1"): ("blank", "rest"),
-             ("a", "thanks/5"): ("hello", "the model said thanks")}
-    rep = {"labels": LABELS, "signers": [
-        {"signer": "a", "n": 10, "correct": 7, "errors": [
-            {"seq": "thanks/0", "true": "thanks", "predicted": "hello"},
-            {"seq": "hello/1", "true": "hello", "predicted": "blank"},
-            {"seq": "hello/2", "true": "hello", "predicted": "thanks"}]},
-        {"signer": "b", "n": 4, "correct": 4, "errors": []}]}
-    c = corrected(rep, fixes)
-    a = c["signers"][0]
-    # thanks/0 becomes right, hello/1 leaves the count, thanks/5 (said thanks) becomes wrong
-    assert (a["n"], a["correct"]) == (9, 7) and sorted(a["relabelled"]) == ["hello/1", "thanks/0", "thanks/5"]
-    assert c["worst"] == pytest.approx(7 / 9) and c["signers"][1]["relabelled"] == []

@@ -52,7 +52,8 @@ def _thin(frames: np.ndarray, fps: float) -> np.ndarray:
 
 @pytest.mark.parametrize("name", ["demo", "mujster.npz"])
 def test_signd_run_prints_the_events_it_printed_before_the_rebuild(name):
-    """labels, frames, scores, top, sentence and seq as recorded on 013e0d7 (tests/reference_kit.py)."""
+    """labels, frames, scores, top, sentence and seq as recorded with the shipped model
+    (tests/reference_kit.py)."""
     if name != "demo" and not SHARED_DATA.exists():
         pytest.skip(f"shared data not available: {SHARED_DATA}")
     args = sources(SHARED_DATA)[name]

@@ -111,9 +111,10 @@ def test_a_manifest_of_the_wrong_type_at_start_is_a_data_error(tmp_path):
     one_error_line(run_signd("run", "--model", str(model)), 65, "runtime.smoothing.majority")
 
 
-def test_sighup_while_starting_is_a_reload_not_the_end(tmp_path, synthetic_npz):
+def test_sighup_while_starting_is_a_reload_not_the_end(tmp_path, synthetic_npz, synthetic_model):
     """`systemctl reload` right after a start: the signal waits for the service."""
-    proc = subprocess.Popen([*signd_cmd(), "run", "--source", str(synthetic_npz), "--repeat", "5", "--fast"],
+    proc = subprocess.Popen([*signd_cmd(), "run", "--source", str(synthetic_npz), "--model", str(synthetic_model),
+                             "--repeat", "5", "--fast"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             # as systemd starts it: SIGHUP's default action (the end), not inherited
                             preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))

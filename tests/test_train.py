@@ -114,7 +114,7 @@ def test_tiny_training_run_writes_a_verified_model(tmp_path, two_signers):
     assert manifest["quantization"] == "float32"
     # what the default arch recommends, with every knob it was measured with written out
     assert manifest["runtime"] == {"window_seconds": 1.0, "smoothing": {
-        "majority": 10, "threshold": 0.8, "min_hold": 3, "cooldown": 0.5, "rest_labels": ["blank", "rest"]}}
+        "majority": 10, "threshold": 0.8, "min_hold": 3, "cooldown": 0.5, "rest_labels": ["blank", "rest", "other"]}}
     assert manifest["extra"]["training"]["seed"] == 0
     assert (out / "training.png").stat().st_size > 1000
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from signd.daemon.config import ModelConfig, RunConfig, SourceConfig, WindowConfig, load_config
+from signd.daemon.errors import ConfigError
 from signd.daemon.interpreter import RUNTIME_NAMES
+from signd.daemon.keypoint_recorder import DEFAULT_MAX_FRAMES, RecordTarget
 from signd.daemon.logging_setup import setup_logging
 from signd.daemon.service import run_service
 
@@ -107,6 +110,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--mqtt", metavar="URL", help="publish events to this broker: mqtt://HOST[:PORT] or mqtts://HOST[:PORT]")
     g.add_argument("--mqtt-device", metavar="NAME", help="this Pi's name in the topics signd/NAME/... (default: the hostname)")
     g.add_argument("--mqtt-discovery", action="store_const", const=True, help="publish a Home Assistant discovery message")
+    # Command-line only: a recording is one run's choice, not a setting of the service.
+    g = p.add_argument_group("keypoint recording (replay it with --source FILE.npz; docs/runtime.md)")
+    g.add_argument("--record-keypoints", metavar="FILE.npz",
+                   help="write the keypoints of this run to FILE.npz when it ends (no pictures)")
+    g.add_argument("--record-max-frames", type=int, metavar="N",
+                   help=f"record at most N frames, kept in memory until the end (default {DEFAULT_MAX_FRAMES}: "
+                        "an hour at 30 fps, 110 MB of pose-hands-258 keypoints)")
 
 
 def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -134,5 +144,18 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     return cfg
 
 
+def record_target(args: argparse.Namespace) -> RecordTarget | None:
+    """--record-keypoints, checked before anything runs (ConfigError, OutputError)."""
+    path, limit = getattr(args, "record_keypoints", None), getattr(args, "record_max_frames", None)
+    if path is None:
+        if limit is not None:
+            raise ConfigError("--record-max-frames needs --record-keypoints FILE.npz")
+        return None
+    target = RecordTarget(Path(path), DEFAULT_MAX_FRAMES if limit is None else limit)
+    target.check()
+    return target
+
+
 def run(args: argparse.Namespace) -> int:
-    return run_service(config_from_args(args), config_path=args.config, overrides=overrides_from_args(args))
+    cfg = config_from_args(args)
+    return run_service(cfg, config_path=args.config, overrides=overrides_from_args(args), record=record_target(args))

@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from signd.daemon.errors import ConfigError
+from signd.daemon.errors import ConfigError, InputError
 
 NAME = "train"
 HELP = "train a model on recordings (MP_Data folders or signer .npz files, one signer each)"
@@ -25,6 +25,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--classes", type=lambda s: [c for c in s.replace(",", " ").split() if c],
                    help="classes to train, comma-separated (default: every class that at least "
                         "two signers perform; others are dropped with a warning)")
+    p.add_argument("--vocabulary", action="store_true",
+                   help="the shipped model's classes: hello, thanks, iloveyou, please, yes, no, help, "
+                        "sorry, goodbye (or --classes), plus rest, with every other sign in DATA "
+                        "learnt as `other` (never an event); recordings set aside in "
+                        "models/set_aside.py are left out")
     p.add_argument("--no-rest", action="store_true",
                    help="default arch: no rest class (by default one is learnt from recorded "
                         "blank sequences and synthetic rest, and never fires an event)")
@@ -32,6 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, help="epochs (default arch: exactly this many, 40 unless given; tutorial: at "
                         "most this many, early stopping ends sooner)")
     p.add_argument("--copies", type=int, help="augmented copies of each sequence (default arch)")
+    p.add_argument("--rare-boost", type=int, help="up to this many times the copies for signs with few sequences")
     p.add_argument("--quantize", choices=["float32", "float16", "dynamic", "int8", "auto"],
                    help="TFLite weights (default: float16 for default, float32 for tutorial)")
     p.add_argument("--target",
@@ -59,8 +65,27 @@ def run(args: argparse.Namespace) -> int:
         if args.copies < 0:
             raise ConfigError(f"--copies must be >= 0, got {args.copies}")
         cfg.copies = args.copies
-    signers = load_signers(args.data, layout_named(cfg.layout))
-    labels = choose_classes(signers, args.classes, rest=cfg.rest)
+    if args.rare_boost is not None:
+        if not 1 <= args.rare_boost <= 10:
+            raise ConfigError(f"--rare-boost must be within 1..10, got {args.rare_boost}")
+        cfg.rare_boost = args.rare_boost
+    signers = load_signers(args.data, layout_named(cfg.layout), window=cfg.window)
+    if args.vocabulary:
+        from signd.models.crossval import cv_labels
+        from signd.models.dataset import VOCABULARY, open_set
+        from signd.models.set_aside import split_aside
+
+        if args.no_rest:
+            raise ConfigError("--vocabulary learns rest and other; leave out --no-rest")
+        vocab = tuple(args.classes) if args.classes else VOCABULARY
+        have = {lab for s in signers for lab in s.labels}
+        missing = [c for c in vocab if c not in have]
+        if missing:
+            raise InputError(f"class {missing[0]!r} is in none of the inputs (have: {', '.join(sorted(have))})")
+        signers = [split_aside(s)[0] for s in open_set(signers, vocab)]
+        labels = cv_labels(vocab)
+    else:
+        labels = choose_classes(signers, args.classes, rest=cfg.rest)
     log.info("training %s on %d signers, classes %s", cfg.arch, len(signers), ", ".join(labels))
     trained = fit(signers, labels, cfg, desc=f"train {cfg.arch}")
     out = Path(args.out)
@@ -71,9 +96,19 @@ def run(args: argparse.Namespace) -> int:
     if args.demo:
         from signd.models.demo import check_demo, make_demo, write_demo
 
-        signs = [c for c in labels if c != "blank"]
+        signs = [c for c in labels if c not in ("blank", "other")]
         arrays = make_demo(signers, signs, seed=args.seed)
         heard = check_demo(arrays, Path(report.output))
+        if heard != signs:
+            # A prototype is the mean of many people's signing, not anyone's sign: where the
+            # mean blurs a sign the model does not hear it, and the demo leaves it out.
+            kept = [c for c in signs
+                    if check_demo(make_demo(signers, [c], seed=args.seed), Path(report.output)) == [c]]
+            log.warning("the model does not hear the made-up %s; the demo shows %s",
+                        ", ".join(c for c in signs if c not in kept) or "order", ", ".join(kept))
+            signs = kept
+            arrays = make_demo(signers, signs, seed=args.seed)
+            heard = check_demo(arrays, Path(report.output))
         path = write_demo(out / "demo.npz", arrays)
         print(f"wrote {path} ({path.stat().st_size // 1024} KB): signs {', '.join(signs)}; "
               f"the new model hears {', '.join(heard) or 'nothing'}")

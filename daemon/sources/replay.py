@@ -18,8 +18,7 @@ import numpy as np
 
 from signd.daemon.config import SourceConfig
 from signd.daemon.errors import DataError, InputError
-from signd.daemon.layout import Layout, layout_named
-from signd.daemon.recordings import load_recording
+from signd.daemon.recordings import STREAM_KEYS, load_recording, load_stream
 
 from .base import Frame, Pacer, Source, SourceKind
 
@@ -58,6 +57,10 @@ class KeypointSource(Source):
     def _load(self) -> None:
         raise NotImplementedError
 
+    def _media_time(self, index: int) -> float:
+        """Where frame `index` (counted over every repeat) is in the source's own timeline."""
+        return index / self.fps
+
     @property
     def segment_frames(self) -> int:
         """Frames in one segment (a sequence of a recording, or the whole stream)."""
@@ -71,7 +74,7 @@ class KeypointSource(Source):
         except StopIteration:
             self.state = "ended"
             return None
-        t_media = self._index / self.fps
+        t_media = self._media_time(self._index)
         self._pacer.wait_until(t_media)
         frame = Frame(self._index, time.monotonic(), t_media, keypoints=kp, segment=segment, segment_end=end)
         self._index += 1
@@ -102,37 +105,64 @@ def demo_path() -> Path:
 
 def is_keypoint_stream(path: str | Path) -> bool:
     """Whether an .npz holds one continuous keypoint stream (`frames`, `fps`, `layout`, as the
-    embedded demo) rather than a signer's sequences."""
+    embedded demo and `signd run --record-keypoints`) rather than a signer's sequences (`X`).
+    A file with some of the stream's keys and no `X` is a stream, so that the stream's loader
+    names the key it lacks."""
     try:
         with np.load(path, allow_pickle=False) as d:
-            return "frames" in d.files
+            return "X" not in d.files and any(k in d.files for k in STREAM_KEYS)
     except (OSError, ValueError):
         return False  # the replay's loader says what is wrong with it
 
 
 class DemoSource(KeypointSource):
     """One continuous keypoint stream played at its own rate, as a camera would give it: the
-    embedded demo, or any .npz of the same form (`frames` (N, F), `fps`, `layout`)."""
+    embedded demo, or any .npz of the same form (`frames` (N, F), `fps`, `layout`; see
+    `recordings.load_stream`). A recording's own `timestamps` and `segments`, when it has them,
+    are played as they were recorded: a camera's uneven frame times and its reopenings (cuts)
+    decide the same windows again."""
 
     def __init__(self, stop: threading.Event, config: SourceConfig, path: str | Path | None = None) -> None:
         super().__init__(stop, config, REPLAY_FPS)
         self.path = str(path or demo_path())
         self.name = "demo" if path is None else f"keypoint stream {self.path}"
+        self._times: np.ndarray | None = None
+        self._segments: np.ndarray = np.zeros(0, np.int64)
 
     def _load(self) -> None:
         p = Path(self.path)
-        if not p.exists():
+        if not p.exists() and self.name == "demo":
             raise InputError(f"the embedded demo stream is missing: {p} (reinstall signd)")
-        try:
-            d = np.load(p, allow_pickle=False)
-            frames = d["frames"].astype(np.float32)
-            layout: Layout = layout_named(str(d["layout"]))
-            self.fps = float(d["fps"])
-            if not 0 < self.fps <= 1000:
-                raise ValueError(f"fps {self.fps} is not within 0..1000")
-        except (KeyError, ValueError, OSError) as exc:
-            raise DataError(f"{p}: not a demo stream ({exc})") from None
-        if frames.ndim != 2 or frames.shape[1] != layout.size:
-            raise DataError(f"{p}: frames have shape {frames.shape}; expected (N, {layout.size})")
-        self.layout = layout
-        self._clips = frames[None]
+        stream = load_stream(p)
+        self.layout = stream.layout
+        self.fps = stream.fps
+        self._clips = stream.frames[None]
+        n = len(stream.frames)
+        self._segments = stream.segments if stream.segments is not None else np.zeros(n, np.int64)
+        self._times = stream.timestamps
+
+    def _frames(self) -> Iterator[tuple[np.ndarray, int, bool]]:
+        frames, seg = self._clips[0], self._segments
+        cuts = int(seg[-1]) + 1 if len(seg) else 1
+        # A segment's last frame is the one before a cut (or the stream's last): as a replay
+        # ends its clips, and what a camera's reopening decides at the next frame.
+        ends = np.append(seg[1:] != seg[:-1], True) if len(seg) else seg.astype(bool)
+        for r in range(self.repeat):
+            for j in range(len(frames)):
+                yield frames[j], r * cuts + int(seg[j]), bool(ends[j])
+
+    def _media_time(self, index: int) -> float:
+        if self._times is None or not len(self._times):
+            return index / self.fps
+        n = len(self._times)
+        r, j = divmod(index, n)
+        # A repeat starts one frame after the previous one ended.
+        period = float(self._times[-1] - self._times[0]) + 1.0 / self.fps
+        return float(self._times[j]) + r * period
+
+    @property
+    def segment_frames(self) -> int:
+        """The longest segment: a camera reopened for a moment must not hide the rest."""
+        if not len(self._segments):
+            return 0
+        return int(np.bincount(self._segments).max())
