@@ -241,8 +241,9 @@ def test_recordings_that_can_never_fill_a_window(tmp_path):
     one_error_line(run_signd("run", "--source", str(short)), 65, "a window needs 30")
 
 
-def test_a_replay_at_its_own_rate_is_logged_so(synthetic_npz, tmp_path):
-    p = subprocess.Popen([*signd_cmd(), "run", "--source", str(synthetic_npz)], stdout=subprocess.PIPE,
+def test_a_replay_at_its_own_rate_is_logged_so(synthetic_npz, synthetic_model, tmp_path):
+    p = subprocess.Popen([*signd_cmd(), "run", "--source", str(synthetic_npz), "--model", str(synthetic_model)],
+                         stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
     p.stdout.readline()
     p.send_signal(signal.SIGTERM)
