@@ -111,7 +111,8 @@ def render(name: str, manifest: Any, size: int, evaluation: dict[str, Any], benc
         "## Rebuild", "", "```sh",
         "D=../shared/data/signers",
         "signd train $D/*.npz --vocabulary -o models/default --demo",
-        "signd evaluate --cv default,tutorial-258 $D/*.npz --stream --card models/default",
+        "signd evaluate --cv default,tutorial-258 --cv-epochs tutorial-258=20 $D/*.npz --stream \\",
+        "    --thresholds 0.6,0.7 --card models/default",
         "signd evaluate --videos ../shared/data/videos/MANIFEST.tsv --card models/default",
         "```", "",
     ]

@@ -32,8 +32,8 @@ from signd.daemon.layout import layout_named
 from .architectures import is_tutorial, spec
 from .dataset import OTHER_LABEL, REST_LABEL, VOCABULARY, Signer, load_signers, open_set
 from .export import runtime_hints
-from .set_aside import SET_ASIDE, split_aside
-from .stream import StreamScore, StreamSettings, evaluate_stream, recognition_for
+from .set_aside import SET_ASIDE, aside_mask, split_aside
+from .stream import StreamScore, StreamSettings, evaluate_stream, recognition_for, stream_summary
 from .train import TrainConfig, config_dict, fit
 
 log = logging.getLogger(__name__)
@@ -51,16 +51,22 @@ def cv_labels(vocabulary: tuple[str, ...] = VOCABULARY) -> list[str]:
     return [REST_LABEL, *sorted(vocabulary), OTHER_LABEL]
 
 
+def _fires(labels: list[str], probs: np.ndarray, threshold: float, vocabulary: tuple[str, ...]) -> np.ndarray:
+    """(N,) bool: sequences whose top output is a vocabulary sign at or above `threshold`."""
+    if not len(probs):
+        return np.zeros(0, bool)
+    return np.isin(np.array(labels)[probs.argmax(1)], vocabulary) & (probs.max(1) >= threshold)
+
+
 def _person(signer: Signer, labels: list[str], probs: np.ndarray, threshold: float,
-            vocabulary: tuple[str, ...]) -> dict[str, Any]:
-    """One held-out person's sequences against their fold's model."""
+            vocabulary: tuple[str, ...], aside: np.ndarray) -> dict[str, Any]:
+    """One held-out person's sequences against their fold's model (`aside`: `aside_mask`)."""
     names = np.array(labels)
     pred = names[probs.argmax(1)] if len(probs) else np.array([], str)
     lab = np.array(signer.labels)
-    aside = np.array([(signer.name, x) in SET_ASIDE for x in signer.labels], bool)
     vocab = np.isin(lab, vocabulary)
     ok = pred == lab
-    fires = np.isin(pred, vocabulary) & (probs.max(1) >= threshold if len(probs) else False)
+    fires = _fires(labels, probs, threshold, vocabulary)
     other = lab == OTHER_LABEL
     rest = lab == REST_LABEL
     use = vocab & ~aside
@@ -86,13 +92,6 @@ def _summary(people: list[dict[str, Any]], key: str) -> tuple[float, float]:
     return (float(np.mean(acc)), float(min(acc))) if acc else (float("nan"), float("nan"))
 
 
-def _stream_total(scores: list[StreamScore]) -> dict[str, Any]:
-    total = StreamScore("all")
-    for s in scores:
-        total.add(s)
-    return {"total": total.to_dict(), "signers": [s.to_dict() for s in scores]}
-
-
 def _arch_block(labels: list[str], people: list[dict[str, Any]], confusion: np.ndarray,
                 streams: list[StreamScore], vocabulary: tuple[str, ...]) -> dict[str, Any]:
     mean, worst = _summary(people, "accuracy")
@@ -111,7 +110,7 @@ def _arch_block(labels: list[str], people: list[dict[str, Any]], confusion: np.n
         "mean_as_labelled": mean_l, "worst_as_labelled": worst_l, "recall": recall,
         "confusion": confusion.tolist(),
         "unknown": {"sequences": un, "fired": uf, "rate": uf / un if un else float("nan")},
-        "stream": _stream_total(streams) if streams else {},
+        "stream": stream_summary(streams) if streams else {},
         "top_confusions": [{"true": t, "predicted": p, "n": n} for (t, p), n in errors.most_common(15)],
     }
 
@@ -128,17 +127,21 @@ def grouped_cv(paths: list[Any], archs: list[str], base: TrainConfig | None = No
     labels = cv_labels(vocabulary)
     result: dict[str, Any] = {"mode": "cv", "k": k, "seed": base.seed, "vocabulary": list(vocabulary),
                               "labels": labels, "archs": {}}
+    by_layout: dict[str, list[Signer]] = {}  # architectures on the same keypoints share the data
     for arch in archs:
         cfg = replace(base, arch=arch, rest=True)
         if epochs and arch in epochs:
             cfg = replace(cfg, epochs=epochs[arch])
         layout = layout_named(spec(arch).layout)
-        signers = open_set(load_signers(paths, layout, window=cfg.window), vocabulary)
-        folds = fold_of([s.name for s in signers], k)
-        result["folds"] = {n: folds[n] for n in sorted(folds)}
-        result["set_aside"] = [{"signer": s, "class": c, "evidence": why,
-                                "sequences": sum(1 for x in signers if x.name == s for lab in x.labels if lab == c)}
-                               for (s, c), why in SET_ASIDE.items()]
+        if layout.name not in by_layout:
+            by_layout[layout.name] = open_set(load_signers(paths, layout, window=cfg.window), vocabulary)
+        signers = by_layout[layout.name]
+        if "folds" not in result:  # the same people whatever the layout
+            folds = fold_of([s.name for s in signers], k)
+            result["folds"] = {n: folds[n] for n in sorted(folds)}
+            result["set_aside"] = [{"signer": s, "class": c, "evidence": why,
+                                    "sequences": sum(1 for x in signers if x.name == s for lab in x.labels if lab == c)}
+                                   for (s, c), why in SET_ASIDE.items()]
         hints = runtime_hints(arch)
         recognition = recognition_for(hints, window)
         threshold = recognition.smoothing.threshold
@@ -156,20 +159,21 @@ def grouped_cv(paths: list[Any], archs: list[str], base: TrainConfig | None = No
             trained = fit(train, labels, cfg, desc=f"{arch} fold {f + 1}/{k}")
             for s in held:
                 probs = trained.predict_frames(s.X) if len(s.X) else np.zeros((0, len(labels)), np.float32)
-                person = _person(s, labels, probs, threshold, vocabulary)
+                aside = aside_mask(s)
+                person = _person(s, labels, probs, threshold, vocabulary, aside)
                 person["fold"] = f
                 people.append(person)
-                aside = [(s.name, lab) in SET_ASIDE for lab in s.labels]
-                for t, p, a in zip(s.labels, probs.argmax(1) if len(probs) else [], aside, strict=True):
-                    if not a:
-                        confusion[index[t], int(p)] += 1
-                predict = _cached(trained.predict_frames)
-                if stream is not None:
-                    kept = split_aside(s)[0]
-                    streams.append(evaluate_stream(kept, layout, predict, labels, recognition, stream, cfg.window))
+                for t, p in zip(np.array(s.labels)[~aside], probs.argmax(1)[~aside] if len(probs) else [],
+                                strict=True):
+                    confusion[index[t], int(p)] += 1
+                unknown = np.array(s.labels) == OTHER_LABEL
                 for t in others:
-                    at[t]["fired"] += _person(s, labels, probs, t, vocabulary)["unknown_fired"]
-                    if stream is not None:
+                    at[t]["fired"] += int((_fires(labels, probs, t, vocabulary) & unknown).sum())
+                if stream is not None:
+                    kept = s.select(~aside)
+                    predict = _cached(trained.predict_frames)
+                    streams.append(evaluate_stream(kept, layout, predict, labels, recognition, stream, cfg.window))
+                    for t in others:
                         rec = replace(recognition, smoothing=replace(recognition.smoothing, threshold=t))
                         at[t]["streams"].append(evaluate_stream(kept, layout, predict, labels, rec, stream, cfg.window))
                 log.info("%s fold %d, %s: %.3f (%d/%d)", arch, f + 1, s.name, person["accuracy"],
@@ -182,7 +186,7 @@ def grouped_cv(paths: list[Any], archs: list[str], base: TrainConfig | None = No
         un = block["unknown"]["sequences"]
         block["at_threshold"] = {
             f"{t:g}": {"unknown": {"sequences": un, "fired": a["fired"], "rate": a["fired"] / un if un else float("nan")},
-                       "stream": _stream_total(a["streams"])["total"] if a["streams"] else {}}
+                       "stream": stream_summary(a["streams"])["total"] if a["streams"] else {}}
             for t, a in at.items()}
         block["tutorial"] = is_tutorial(arch)
         block["train"] = config_dict(cfg)

@@ -85,6 +85,18 @@ def open_set(signers: list[Signer], vocabulary: tuple[str, ...] = VOCABULARY) ->
     return out
 
 
+def wanted_classes(signers: list[Signer], classes: list[str] | tuple[str, ...]) -> list[str]:
+    """`classes` as the data names them (normalised, rest aliases as `blank`); a class that
+    no signer has is an error naming what they have."""
+    wanted = [normalize_label(c) for c in classes]
+    wanted = [REST_LABEL if c in REST_ALIASES else c for c in wanted]
+    have = {lab for s in signers for lab in s.labels}
+    missing = [c for c in wanted if c not in have]
+    if missing:
+        raise InputError(f"class {missing[0]!r} is in none of the inputs (have: {', '.join(sorted(have))})")
+    return wanted
+
+
 def choose_classes(signers: list[Signer], classes: list[str] | None = None,
                    rest: bool = True) -> list[str]:
     """The classes to train, sorted, with the rest label first when it is kept.
@@ -96,12 +108,7 @@ def choose_classes(signers: list[Signer], classes: list[str] | None = None,
     """
     per_class = Counter(lab for s in signers for lab in set(s.labels))
     if classes:
-        wanted = [normalize_label(c) for c in classes]
-        wanted = [REST_LABEL if c in REST_ALIASES else c for c in wanted]
-        missing = [c for c in wanted if c not in per_class]
-        if missing:
-            raise InputError(f"class {missing[0]!r} is in none of the inputs (have: {', '.join(sorted(per_class))})")
-        keep = set(wanted)
+        keep = set(wanted_classes(signers, classes))
     else:
         keep = {c for c, n in per_class.items() if n >= 2 or c == REST_LABEL}
     if not rest:

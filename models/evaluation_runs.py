@@ -17,7 +17,7 @@ from .architectures import spec
 from .dataset import Signer, load_signers
 from .evaluate import LOSO_CLASSES, Report, evaluate, loso, loso_labels
 from .export import runtime_hints
-from .stream import StreamScore, StreamSettings, evaluate_stream, recognition_for
+from .stream import StreamScore, StreamSettings, evaluate_stream, recognition_for, stream_summary
 from .train import TrainConfig, fit
 
 log = logging.getLogger(__name__)
@@ -26,12 +26,6 @@ Paths = list[str | os.PathLike[str]]
 
 
 
-
-def _stream_block(scores: list[StreamScore]) -> dict[str, Any]:
-    total = StreamScore("all")
-    for s in scores:
-        total.add(s)
-    return {"signers": [s.to_dict() for s in scores], "total": total.to_dict()}
 
 
 def loso_run(paths: Paths, archs: list[str], held_out: Paths = (), classes: tuple[str, ...] = LOSO_CLASSES,
@@ -67,7 +61,7 @@ def loso_run(paths: Paths, archs: list[str], held_out: Paths = (), classes: tupl
                     scores.append(evaluate_stream(s, layout, trained.predict_frames, rep.labels,
                                                   recognition_for(runtime_hints(arch), window), stream,
                                                   base.window))
-            result["stream"][arch] = _stream_block(scores)
+            result["stream"][arch] = stream_summary(scores)
         unknown = [sc for sc in scores if sc.unknown]
         if extra:
             cfg = replace(base, arch=arch)
@@ -78,7 +72,7 @@ def loso_run(paths: Paths, archs: list[str], held_out: Paths = (), classes: tupl
                 hs = [evaluate_stream(s, layout, trained.predict_frames, trained.labels,
                                       recognition_for(runtime_hints(arch), window), stream, base.window)
                       for s in extra]
-                block["stream"] = _stream_block(hs)
+                block["stream"] = stream_summary(hs)
                 unknown += [sc for sc in hs if sc.unknown]
             result["held_out"][arch] = block
         if unknown:
@@ -113,7 +107,7 @@ def model_run(model: str | os.PathLike[str], data: Paths, stream: StreamSettings
     if stream is not None:
         rec = recognition_for(clf.manifest.runtime, window)
         scores = [evaluate_stream(s, layout, predict, clf.labels, rec, stream, clf.window) for s in signers]
-        result["stream"][name] = _stream_block(scores)
+        result["stream"][name] = stream_summary(scores)
         unknown = [sc for sc in scores if sc.unknown]
         if unknown:
             n = sum(sc.unknown for sc in unknown)

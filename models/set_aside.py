@@ -40,7 +40,12 @@ SET_ASIDE: dict[tuple[str, str], str] = {
 }
 
 
+def aside_mask(signer: Signer) -> np.ndarray:
+    """(N,) bool: which of the signer's sequences are set aside."""
+    return np.array([(signer.name, lab) in SET_ASIDE for lab in signer.labels], bool)
+
+
 def split_aside(signer: Signer) -> tuple[Signer, Signer]:
     """(the signer's sequences to use, those set aside)."""
-    aside = np.array([(signer.name, lab) in SET_ASIDE for lab in signer.labels], bool)
+    aside = aside_mask(signer)
     return signer.select(~aside), signer.select(aside)

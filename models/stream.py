@@ -205,6 +205,14 @@ def score_stream(signer: str, decisions: list[Decision], segments: list[Segment]
     return score
 
 
+def stream_summary(scores: list[StreamScore]) -> dict[str, Any]:
+    """Every signer's stream counts and their sum."""
+    total = StreamScore("all")
+    for s in scores:
+        total.add(s)
+    return {"signers": [s.to_dict() for s in scores], "total": total.to_dict()}
+
+
 def evaluate_stream(signer: Signer, layout: Layout, predict: WindowPredictor, labels: list[str],
                     recognition: Recognition, settings: StreamSettings, length: int) -> StreamScore:
     """One signer's stream, played and scored: `length`-frame windows of `layout` keypoints."""

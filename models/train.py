@@ -149,11 +149,11 @@ def training_set(X: np.ndarray, y: np.ndarray, labels: list[str], cfg: TrainConf
     # A sign with few sequences gets up to `rare_boost` x the copies: more variety of the few
     # people who made it, where its class weight alone only repeats them.
     counts = np.bincount(y, minlength=len(labels)).astype(np.float64)
-    signs = [i for i, c in enumerate(labels) if c not in (REST_LABEL, OTHER_LABEL) and counts[i]]
+    sign_classes = [i for i, c in enumerate(labels) if c not in (REST_LABEL, OTHER_LABEL) and counts[i]]
     factor = np.ones(len(labels), np.int64)
-    if signs and cfg.rare_boost > 1:
-        typical = float(np.median(counts[signs]))
-        factor[signs] = np.clip(np.round(typical / counts[signs]), 1, cfg.rare_boost).astype(np.int64)
+    if sign_classes and cfg.rare_boost > 1:
+        typical = float(np.median(counts[sign_classes]))
+        factor[sign_classes] = np.clip(np.round(typical / counts[sign_classes]), 1, cfg.rare_boost).astype(np.int64)
     for n in range(cfg.copies * int(factor.max())):
         pick = factor[y] * cfg.copies > n
         src, lab = (X, y) if pick.all() else (X[pick], y[pick])

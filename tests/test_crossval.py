@@ -13,7 +13,7 @@ from signd.daemon.layout import POSE_HANDS_258
 from signd.daemon.recordings import Recording
 from signd.models.crossval import _person, cv_labels, fold_of
 from signd.models.dataset import OTHER_LABEL, VOCABULARY, Signer, open_set
-from signd.models.set_aside import SET_ASIDE, split_aside
+from signd.models.set_aside import SET_ASIDE, aside_mask, split_aside
 
 from conftest import run_signd
 from modelkit import save_npz, synthetic_recording
@@ -61,7 +61,7 @@ def test_set_aside_is_counted_both_ways():
     probs = np.full((4, len(labels)), 0.01, np.float32)
     for i, said in enumerate(["hello", cls, "hello", "hello"]):  # one of two set-aside right
         probs[i, labels.index(said)] = 0.9
-    p = _person(open_set([s])[0], labels, probs, 0.8, VOCABULARY)
+    p = _person(open_set([s])[0], labels, probs, 0.8, VOCABULARY, aside_mask(s))
     assert (p["n"], p["correct"], p["accuracy"]) == (1, 1, 1.0)  # headline: set aside left out
     assert (p["n_as_labelled"], p["correct_as_labelled"]) == (3, 2)  # as labelled: counted
     assert (p["unknown_n"], p["unknown_fired"]) == (1, 1)  # `eat` said hello at 0.9: an event

@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from signd.daemon.errors import ConfigError, InputError
+from signd.daemon.errors import ConfigError
 
 NAME = "train"
 HELP = "train a model on recordings (MP_Data folders or signer .npz files, one signer each)"
@@ -34,7 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="default arch: no rest class (by default one is learnt from recorded "
                         "blank sequences and synthetic rest, and never fires an event)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--epochs", type=int, help="epochs (default arch: exactly this many, 40 unless given; tutorial: at "
+    p.add_argument("--epochs", type=int, help="epochs (default arch: exactly this many, 20 unless given; tutorial: at "
                         "most this many, early stopping ends sooner)")
     p.add_argument("--copies", type=int, help="augmented copies of each sequence (default arch)")
     p.add_argument("--rare-boost", type=int, help="up to this many times the copies for signs with few sequences")
@@ -72,16 +72,12 @@ def run(args: argparse.Namespace) -> int:
     signers = load_signers(args.data, layout_named(cfg.layout), window=cfg.window)
     if args.vocabulary:
         from signd.models.crossval import cv_labels
-        from signd.models.dataset import VOCABULARY, open_set
+        from signd.models.dataset import VOCABULARY, open_set, wanted_classes
         from signd.models.set_aside import split_aside
 
         if args.no_rest:
             raise ConfigError("--vocabulary learns rest and other; leave out --no-rest")
-        vocab = tuple(args.classes) if args.classes else VOCABULARY
-        have = {lab for s in signers for lab in s.labels}
-        missing = [c for c in vocab if c not in have]
-        if missing:
-            raise InputError(f"class {missing[0]!r} is in none of the inputs (have: {', '.join(sorted(have))})")
+        vocab = tuple(wanted_classes(signers, args.classes or VOCABULARY))
         signers = [split_aside(s)[0] for s in open_set(signers, vocab)]
         labels = cv_labels(vocab)
     else:
