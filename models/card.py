@@ -133,7 +133,7 @@ def _model_section(name: str, manifest: Any, size: int, train: dict[str, Any]) -
         "velocities.",
         "- network (`signd.models.architectures.build_default`): standardise -> per-frame Dense "
         "-> mean and max over the window and each half -> Dense -> softmax, "
-        f"{train.get('members', 3)} members averaged; builtin ops only, no recurrence. After "
+        f"{train.get('members', 3)} members, each trained with its own loss, averaged; builtin ops only, no recurrence. After "
         f"training, `blank` is lowered by {_f(train.get('rest_penalty'), 'g')} x the share of "
         "frames with a hand (rest means hands down or absent).",
         f"- training (`signd train`, seed {train.get('seed')}): the nine signs; every other real "

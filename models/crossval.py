@@ -32,7 +32,7 @@ from signd.daemon.layout import layout_named
 from .architectures import is_tutorial, spec
 from .dataset import OTHER_LABEL, REST_LABEL, VOCABULARY, Signer, load_signers, open_set
 from .export import runtime_hints
-from .set_aside import SET_ASIDE, aside_mask, split_aside
+from .set_aside import HANDS_EVIDENCE, SET_ASIDE, aside_mask, hands_unseen, listed, split_aside
 from .stream import StreamScore, StreamSettings, evaluate_stream, recognition_for, stream_summary
 from .train import TrainConfig, config_dict, fit
 
@@ -142,6 +142,9 @@ def grouped_cv(paths: list[Any], archs: list[str], base: TrainConfig | None = No
             result["set_aside"] = [{"signer": s, "class": c, "evidence": why,
                                     "sequences": sum(1 for x in signers if x.name == s for lab in x.labels if lab == c)}
                                    for (s, c), why in SET_ASIDE.items()]
+            result["set_aside"] += [{"signer": x.name, "class": "any sign", "evidence": HANDS_EVIDENCE,
+                                     "sequences": int(n)}
+                                    for x in signers if (n := (hands_unseen(x) & ~listed(x)).sum())]
         hints = runtime_hints(arch)
         recognition = recognition_for(hints, window)
         threshold = recognition.smoothing.threshold

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -71,7 +72,10 @@ def prototypes(signers: list[Signer], classes: list[str], layout: Layout = POSE_
         frame[:, layout.pose] = p.reshape(T, -1)
         for h, side in ((lh, layout.left_hand), (rh, layout.right_hand)):
             present = (~np.isnan(h[..., 0, 0])).mean(axis=0)  # (T,) share of sequences with the hand
-            m = np.nan_to_num(np.nanmean(h, axis=0)) if np.isfinite(h).any() else np.zeros((T, 21, 3))
+            # A frame where no sequence has the hand has no mean (and is left empty below).
+            with np.errstate(invalid="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                m = np.nan_to_num(np.nanmean(h, axis=0)) if np.isfinite(h).any() else np.zeros((T, 21, 3))
             m[..., :2] = BODY_CENTRE + BODY_WIDTH * m[..., :2]
             m[..., 2] = BODY_WIDTH * m[..., 2]
             frame[:, side] = np.where((present >= 0.5)[:, None], m.reshape(T, -1), 0.0)

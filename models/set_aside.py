@@ -9,7 +9,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from .dataset import Signer
+from signd.daemon.layout import layout_for_size
+
+from .dataset import REST_LABEL, Signer
+
+# A sign is made with the hands: a sign's sequence in which MediaPipe found no hand in more
+# than this many of its frames does not show the sign (set aside with the count as evidence).
+# 3 of 30 frames: one signer (matthewbradon, who sits with the hands below the picture) has
+# 78 of 90 such sequences; the other 50 signers have 0-5 each.
+MIN_HAND_FRAMES = 3
+HANDS_UNSEEN = "hands_unseen"
+HANDS_EVIDENCE = (f"a sign's sequence with a hand found in fewer than {MIN_HAND_FRAMES} of its frames "
+                  "does not show the sign (every sign here is made with the hands)")
 
 # (signer, class as recorded) -> the evidence.
 SET_ASIDE: dict[tuple[str, str], str] = {
@@ -40,9 +51,25 @@ SET_ASIDE: dict[tuple[str, str], str] = {
 }
 
 
-def aside_mask(signer: Signer) -> np.ndarray:
-    """(N,) bool: which of the signer's sequences are set aside."""
+def hands_unseen(signer: Signer) -> np.ndarray:
+    """(N,) bool: sequences of a sign (not rest) with a hand in fewer than MIN_HAND_FRAMES frames."""
+    layout = layout_for_size(signer.X.shape[-1]) if signer.X.ndim == 3 else None
+    if layout is None or not len(signer.X):
+        return np.zeros(len(signer.labels), bool)
+    X = signer.X
+    seen = np.any(X[..., layout.left_hand] != 0, axis=-1) | np.any(X[..., layout.right_hand] != 0, axis=-1)
+    return (seen.sum(axis=-1) < MIN_HAND_FRAMES) & (np.array(signer.labels) != REST_LABEL)
+
+
+def listed(signer: Signer) -> np.ndarray:
+    """(N,) bool: sequences of the classes listed in SET_ASIDE."""
     return np.array([(signer.name, lab) in SET_ASIDE for lab in signer.labels], bool)
+
+
+def aside_mask(signer: Signer) -> np.ndarray:
+    """(N,) bool: which of the signer's sequences are set aside (listed classes, and sign
+    sequences that show no hands)."""
+    return listed(signer) | hands_unseen(signer)
 
 
 def split_aside(signer: Signer) -> tuple[Signer, Signer]:

@@ -17,7 +17,14 @@ import numpy as np
 from signd.daemon.layout import layout_named
 
 from . import augment as aug
-from .architectures import build_default, build_tutorial, is_tutorial, set_rest_penalty, spec
+from .architectures import (
+    build_default,
+    build_tutorial,
+    is_tutorial,
+    member_trainer,
+    set_rest_penalty,
+    spec,
+)
 from .dataset import OTHER_LABEL, REST_LABEL, Signer, stack
 from .features import compute_features, hand_seen_column
 
@@ -224,11 +231,20 @@ def fit(signers: list[Signer], labels: list[str], cfg: TrainConfig, desc: str = 
         callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.stop_patience,
                                                        restore_best_weights=True))
         validation = (fval, np.eye(K, dtype=np.float32)[y[val]])
-    hist = model.fit(
-        ftr, np.eye(K, dtype=np.float32)[ytr], validation_data=validation,
-        epochs=cfg.max_epochs, batch_size=cfg.batch_size, shuffle=True, verbose=0,
-        class_weight=weights, callbacks=callbacks,
-    )
+    target = np.eye(K, dtype=np.float32)[ytr]
+    trainer = model if is_tutorial(cfg.arch) else member_trainer(model)
+    if trainer is model:
+        hist = model.fit(ftr, target, validation_data=validation, epochs=cfg.max_epochs,
+                         batch_size=cfg.batch_size, shuffle=True, verbose=0, class_weight=weights,
+                         callbacks=callbacks)
+    else:  # one loss per member (Keras takes class weights for one output only)
+        n = len(trainer.outputs)
+        sample = np.array([weights[c] for c in range(K)], np.float32)[ytr]
+        if validation is not None:
+            validation = (validation[0], [validation[1]] * n)
+        hist = trainer.fit(ftr, [target] * n, sample_weight=[sample] * n, validation_data=validation,
+                           epochs=cfg.max_epochs, batch_size=cfg.batch_size, shuffle=True, verbose=0,
+                           callbacks=callbacks)
     history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
     if not is_tutorial(cfg.arch) and REST_LABEL in labels and cfg.rest_penalty:
         set_rest_penalty(model, labels.index(REST_LABEL), cfg.rest_penalty)

@@ -13,7 +13,7 @@ from signd.daemon.layout import POSE_HANDS_258
 from signd.daemon.recordings import Recording
 from signd.models.crossval import _person, cv_labels, fold_of
 from signd.models.dataset import OTHER_LABEL, VOCABULARY, Signer, open_set
-from signd.models.set_aside import SET_ASIDE, aside_mask, split_aside
+from signd.models.set_aside import MIN_HAND_FRAMES, SET_ASIDE, aside_mask, hands_unseen, split_aside
 
 from conftest import run_signd
 from modelkit import save_npz, synthetic_recording
@@ -51,9 +51,15 @@ def test_signs_outside_the_vocabulary_become_other_and_a_file_without_any_is_sai
     assert len(said) == 1 and "bob.npz" in said[0]
 
 
+def _with_right_hand(n: int) -> np.ndarray:
+    X = np.zeros((n, 30, POSE_HANDS_258.size), np.float32)
+    X[..., POSE_HANDS_258.right_hand] = 0.5
+    return X
+
+
 def test_set_aside_is_counted_both_ways():
     (signer, cls), _ = next(iter(SET_ASIDE.items()))
-    X = np.zeros((4, 30, POSE_HANDS_258.size), np.float32)
+    X = _with_right_hand(4)
     s = Signer(signer, f"{signer}.npz", X, [cls, cls, "hello", "eat"], ["a/0", "a/1", "h/0", "e/0"])
     kept, aside = split_aside(s)
     assert kept.labels == ["hello", "eat"] and aside.labels == [cls, cls]
@@ -65,6 +71,21 @@ def test_set_aside_is_counted_both_ways():
     assert (p["n"], p["correct"], p["accuracy"]) == (1, 1, 1.0)  # headline: set aside left out
     assert (p["n_as_labelled"], p["correct_as_labelled"]) == (3, 2)  # as labelled: counted
     assert (p["unknown_n"], p["unknown_fired"]) == (1, 1)  # `eat` said hello at 0.9: an event
+
+
+def test_a_sign_without_hands_is_set_aside_and_rest_is_not():
+    """A sign's sequence with a hand in fewer than MIN_HAND_FRAMES frames does not show the
+    sign: set aside (out of training, counted both ways); rest without hands is just rest."""
+    X = _with_right_hand(4)
+    X[1, :, POSE_HANDS_258.right_hand] = 0.0  # no hand at all
+    X[2, MIN_HAND_FRAMES - 1:, POSE_HANDS_258.right_hand] = 0.0  # a hand in 2 frames
+    X[3, :, POSE_HANDS_258.right_hand] = 0.0  # rest: nobody signing
+    s = Signer("ann", "ann.npz", X, ["hello", "hello", "thanks", "blank"], ["h/0", "h/1", "t/0", "b/0"])
+    assert hands_unseen(s).tolist() == [False, True, True, False]
+    kept, aside = split_aside(s)
+    assert kept.seq_ids == ["h/0", "b/0"] and aside.seq_ids == ["h/1", "t/0"]
+    X[2, :MIN_HAND_FRAMES, POSE_HANDS_258.right_hand] = 0.5  # now in enough frames
+    assert not hands_unseen(s)[2]
 
 
 def test_cv_from_the_command_line(tmp_path):

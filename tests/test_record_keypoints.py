@@ -134,7 +134,7 @@ def test_sigterm_mid_run_still_writes_a_complete_file(tmp_path):
     assert np.array_equal(stream.timestamps, np.arange(n) / 30.0)
     assert leftovers(tmp_path) == []
     replay = [label for label, _, _ in events(run_signd("run", "--source", str(rec), "--fast"))]
-    assert replay[:len(live)] == live and live[0] == "hello"
+    assert replay[:len(live)] == live and live[0] == demo_signs()[0]
 
 
 def test_a_run_killed_hard_leaves_no_file(tmp_path):

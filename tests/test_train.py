@@ -153,3 +153,30 @@ def test_rest_penalty_needs_stronger_evidence_for_rest_only_when_hands_are_seen(
     shift = np.log(after[0, 0] / after[0, 1:]) - np.log(before[0, 0] / before[0, 1:])
     assert np.allclose(shift, -4.0, atol=1e-3)
     assert np.allclose(after[1], before[1], atol=1e-6)  # no hands: judged as trained
+
+
+def test_every_member_learns_every_class_on_its_own():
+    """Members are trained with one loss each (through their average they divided the classes
+    among themselves): after training, each member alone tells every class apart, and the
+    model's output is their average."""
+    import tf_keras as keras
+
+    from signd.models.architectures import build_default, member_trainer
+
+    rng = np.random.default_rng(0)
+    dim, K = 12, 4
+    y = rng.integers(0, K, 400)
+    centres = rng.normal(0, 1.0, (K, dim)).astype(np.float32)
+    x = (centres[y][:, None, :] + rng.normal(0, 0.3, (400, 30, dim))).astype(np.float32)
+    model = build_default(30, dim, K, np.zeros(dim), np.ones(dim), members=3, input_dropout=0.0)
+    trainer = member_trainer(model)
+    assert len(trainer.outputs) == 3 and trainer is not model
+    target = np.eye(K, dtype=np.float32)[y]
+    trainer.fit(x, [target] * 3, epochs=15, batch_size=32, verbose=0)
+    members = keras.Model(model.inputs, [model.get_layer(f"probs_{m}").output for m in range(3)])
+    outs = [o.numpy() for o in members(x, training=False)]
+    for o in outs:
+        assert (o.argmax(1) == y).mean() > 0.95
+    assert np.allclose(np.mean(outs, axis=0), model(x, training=False).numpy(), atol=1e-5)
+    one = build_default(30, dim, K, np.zeros(dim), np.ones(dim), members=1)
+    assert member_trainer(one) is one
