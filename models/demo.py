@@ -73,7 +73,7 @@ def prototypes(signers: list[Signer], classes: list[str], layout: Layout = POSE_
         for h, side in ((lh, layout.left_hand), (rh, layout.right_hand)):
             present = (~np.isnan(h[..., 0, 0])).mean(axis=0)  # (T,) share of sequences with the hand
             # A frame where no sequence has the hand has no mean (and is left empty below).
-            with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
                 m = np.nan_to_num(np.nanmean(h, axis=0)) if np.isfinite(h).any() else np.zeros((T, 21, 3))
             m[..., :2] = BODY_CENTRE + BODY_WIDTH * m[..., :2]

@@ -13,12 +13,11 @@ from signd.daemon.layout import layout_for_size
 
 from .dataset import REST_LABEL, Signer
 
-# A sign is made with the hands: a sign's sequence in which MediaPipe found no hand in more
+# A sign is made with the hands: a sign's sequence in which MediaPipe found a hand in fewer
 # than this many of its frames does not show the sign (set aside with the count as evidence).
 # 3 of 30 frames: one signer (matthewbradon, who sits with the hands below the picture) has
-# 78 of 90 such sequences; the other 50 signers have 0-5 each.
+# 78 of their 90 vocabulary sequences below it; the other 50 signers have 0-5 each.
 MIN_HAND_FRAMES = 3
-HANDS_UNSEEN = "hands_unseen"
 HANDS_EVIDENCE = (f"a sign's sequence with a hand found in fewer than {MIN_HAND_FRAMES} of its frames "
                   "does not show the sign (every sign here is made with the hands)")
 
@@ -56,9 +55,7 @@ def hands_unseen(signer: Signer) -> np.ndarray:
     layout = layout_for_size(signer.X.shape[-1]) if signer.X.ndim == 3 else None
     if layout is None or not len(signer.X):
         return np.zeros(len(signer.labels), bool)
-    X = signer.X
-    seen = np.any(X[..., layout.left_hand] != 0, axis=-1) | np.any(X[..., layout.right_hand] != 0, axis=-1)
-    return (seen.sum(axis=-1) < MIN_HAND_FRAMES) & (np.array(signer.labels) != REST_LABEL)
+    return (layout.hands(signer.X).sum(axis=-1) < MIN_HAND_FRAMES) & (np.array(signer.labels) != REST_LABEL)
 
 
 def listed(signer: Signer) -> np.ndarray:
