@@ -67,7 +67,7 @@ def _person(signer: Signer, labels: list[str], probs: np.ndarray, threshold: flo
     vocab = np.isin(lab, vocabulary)
     ok = pred == lab
     fires = _fires(labels, probs, threshold, vocabulary)
-    other = lab == OTHER_LABEL
+    other = (lab == OTHER_LABEL) & ~aside  # as in the stream: set aside from every figure
     rest = lab == REST_LABEL
     use = vocab & ~aside
     return {
@@ -169,7 +169,7 @@ def grouped_cv(paths: list[Any], archs: list[str], base: TrainConfig | None = No
                 for t, p in zip(np.array(s.labels)[~aside], probs.argmax(1)[~aside] if len(probs) else [],
                                 strict=True):
                     confusion[index[t], int(p)] += 1
-                unknown = np.array(s.labels) == OTHER_LABEL
+                unknown = (np.array(s.labels) == OTHER_LABEL) & ~aside
                 for t in others:
                     at[t]["fired"] += int((_fires(labels, probs, t, vocabulary) & unknown).sum())
                 if stream is not None:

@@ -180,3 +180,30 @@ def test_every_member_learns_every_class_on_its_own():
     assert np.allclose(np.mean(outs, axis=0), model(x, training=False).numpy(), atol=1e-5)
     one = build_default(30, dim, K, np.zeros(dim), np.ones(dim), members=1)
     assert member_trainer(one) is one
+
+
+def test_other_weight_scales_other_in_the_default_network_only():
+    from signd.models.train import TrainConfig, class_weights
+
+    labels = ["blank", "hello", "thanks", "other"]
+    y = np.array([0] * 10 + [1] * 10 + [2] * 10 + [3] * 40)
+    w = class_weights(y, labels, TrainConfig())
+    assert w[1] == pytest.approx(w[2])
+    assert w[3] * 40 == pytest.approx(w[1] * 10)  # balanced: 40 `other` weigh what 10 of a sign do
+    w = class_weights(y, labels, TrainConfig(other_weight=3))
+    assert w[3] * 40 == pytest.approx(3 * w[1] * 10)
+    assert w[0] * 10 == pytest.approx(w[1] * 10)  # rest untouched
+    tutorial = class_weights(y, labels, TrainConfig(arch="tutorial", other_weight=3))
+    assert tutorial[3] * 40 == pytest.approx(tutorial[1] * 10)
+
+
+def test_other_weight_out_of_range_or_for_the_tutorial_is_refused_before_anything_is_written(tmp_path, two_signers):
+    r = run_signd("train", *map(str, two_signers), "-o", str(tmp_path / "m"), "--other-weight", "0")
+    assert r.returncode != 0
+    assert "--other-weight must be within 0.1..20, got 0" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "m").exists()
+    r = run_signd("train", *map(str, two_signers), "-o", str(tmp_path / "m"), "--arch", "tutorial",
+                  "--other-weight", "3")
+    assert r.returncode != 0 and "--other-weight is the default arch's" in r.stderr
+    assert not (tmp_path / "m").exists()

@@ -38,6 +38,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "most this many, early stopping ends sooner)")
     p.add_argument("--copies", type=int, help="augmented copies of each sequence (default arch)")
     p.add_argument("--rare-boost", type=int, help="up to this many times the copies for signs with few sequences")
+    p.add_argument("--other-weight", type=float,
+                   help="default arch: class weight of `other` (signs outside the vocabulary) against "
+                        "one sign's (default 1); higher keeps unknown signs quieter at a cost in recall")
     p.add_argument("--quantize", choices=["float32", "float16", "dynamic", "int8", "auto"],
                    help="TFLite weights (default: float16 for default, float32 for tutorial)")
     p.add_argument("--target",
@@ -69,6 +72,12 @@ def run(args: argparse.Namespace) -> int:
         if not 1 <= args.rare_boost <= 10:
             raise ConfigError(f"--rare-boost must be within 1..10, got {args.rare_boost}")
         cfg.rare_boost = args.rare_boost
+    if args.other_weight is not None:
+        if args.arch != "default":
+            raise ConfigError("--other-weight is the default arch's; the tutorial stays the seed's network")
+        if not 0.1 <= args.other_weight <= 20:
+            raise ConfigError(f"--other-weight must be within 0.1..20, got {args.other_weight:g}")
+        cfg.other_weight = args.other_weight
     signers = load_signers(args.data, layout_named(cfg.layout), window=cfg.window)
     if args.vocabulary:
         from signd.models.crossval import cv_labels
