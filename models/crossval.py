@@ -58,6 +58,12 @@ def _fires(labels: list[str], probs: np.ndarray, threshold: float, vocabulary: t
     return np.isin(np.array(labels)[probs.argmax(1)], vocabulary) & (probs.max(1) >= threshold)
 
 
+def _unknown(labels: np.ndarray, aside: np.ndarray) -> np.ndarray:
+    """(N,) bool: the sequences the unknown-sign figures count, signs outside the vocabulary
+    that were not set aside (set aside from every figure, as in the stream)."""
+    return (labels == OTHER_LABEL) & ~aside
+
+
 def _person(signer: Signer, labels: list[str], probs: np.ndarray, threshold: float,
             vocabulary: tuple[str, ...], aside: np.ndarray) -> dict[str, Any]:
     """One held-out person's sequences against their fold's model (`aside`: `aside_mask`)."""
@@ -67,7 +73,7 @@ def _person(signer: Signer, labels: list[str], probs: np.ndarray, threshold: flo
     vocab = np.isin(lab, vocabulary)
     ok = pred == lab
     fires = _fires(labels, probs, threshold, vocabulary)
-    other = (lab == OTHER_LABEL) & ~aside  # as in the stream: set aside from every figure
+    other = _unknown(lab, aside)
     rest = lab == REST_LABEL
     use = vocab & ~aside
     return {
@@ -169,7 +175,7 @@ def grouped_cv(paths: list[Any], archs: list[str], base: TrainConfig | None = No
                 for t, p in zip(np.array(s.labels)[~aside], probs.argmax(1)[~aside] if len(probs) else [],
                                 strict=True):
                     confusion[index[t], int(p)] += 1
-                unknown = (np.array(s.labels) == OTHER_LABEL) & ~aside
+                unknown = _unknown(np.array(s.labels), aside)
                 for t in others:
                     at[t]["fired"] += int((_fires(labels, probs, t, vocabulary) & unknown).sum())
                 if stream is not None:

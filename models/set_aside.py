@@ -16,7 +16,8 @@ from .dataset import REST_LABEL, Signer
 # A sign is made with the hands: a sign's sequence in which MediaPipe found a hand in fewer
 # than this many of its frames does not show the sign (set aside with the count as evidence).
 # 3 of 30 frames: one signer (matthewbradon, who sits with the hands below the picture) has
-# 78 of their 90 vocabulary sequences below it; the other 50 signers have 0-5 each.
+# 78 of their 90 vocabulary sequences below it; the other 50 signers have 0-5 vocabulary
+# sequences each (0-8 with their other signs).
 MIN_HAND_FRAMES = 3
 HANDS_EVIDENCE = (f"a sign's sequence with a hand found in fewer than {MIN_HAND_FRAMES} of its frames "
                   "does not show the sign (every sign here is made with the hands)")
