@@ -14,6 +14,9 @@ from dataclasses import dataclass
 
 from .classifier import Classifier
 from .config import RunConfig
+from .custom.background import load_background
+from .custom.matcher import CustomMatcher
+from .custom.store import CustomSigns, load_signs
 from .errors import DataError, InputError
 from .extractor import check_extractor
 from .mqtt_settings import check_tls_files, password
@@ -36,7 +39,35 @@ def load_classifier(cfg: RunConfig) -> Classifier:
     classifier = Classifier.load(path, cfg.model)
     classifier.check_golden()
     classifier.model.warm_up()
+    attach_custom(classifier, cfg)
     return classifier
+
+
+def custom_matcher(classifier: Classifier, signs: CustomSigns, where: str, not_signs: Sequence[str]) -> CustomMatcher:
+    """The matcher of `signs` for this model; DataError naming the file and the sign when a
+    sign cannot go with it (a new sign named like one of the model's, an adaptation of a sign
+    the model does not have)."""
+    own = classifier.model_labels
+    for s in signs.signs:
+        if s.adapts and s.name not in own:
+            raise DataError(f"{where}: {s.name!r} adapts a built-in sign, but the model {classifier.name} "
+                            f"has no such sign ({', '.join(own)})")
+        if not s.adapts and s.name in own:
+            raise DataError(f"{where}: {s.name!r} is one of the model's own signs; enroll it with --adapt")
+    return CustomMatcher(signs, own, load_background().scale, not_signs)
+
+
+def attach_custom(classifier: Classifier, cfg: RunConfig) -> None:
+    """Load the configured custom signs onto the classifier (none when the file does not exist)."""
+    path = cfg.custom_signs_path()
+    signs = load_signs(path)
+    if not signs.signs:
+        classifier.use_custom(None)
+        return
+    not_signs = recognition(cfg, classifier).smoothing.rest_labels
+    classifier.use_custom(custom_matcher(classifier, signs, str(path), not_signs))
+    log.info("custom signs from %s: %s", path, ", ".join(
+        f"{s.name} (adapts)" if s.adapts else s.name for s in signs.signs))
 
 
 def recognition(cfg: RunConfig, classifier: Classifier) -> Recognition:

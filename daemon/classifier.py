@@ -16,6 +16,8 @@ from signd.models.features import compute_features, feature_dim, reads_parts
 from signd.models.manifest import Manifest, file_sha256, manifest_path, read_manifest
 
 from .config import ModelConfig
+from .custom import descriptor
+from .custom.matcher import CustomMatcher
 from .errors import DataError, InputError
 from .interpreter import TFLiteModel
 from .layout import Layout, convert_layout, layout_for_size, layout_named
@@ -37,6 +39,7 @@ class Classifier:
         self.layout: Layout = layout_named(manifest.layout)
         self.features = manifest.features
         self.window = manifest.window
+        self.custom: CustomMatcher | None = None
         # Per source layout name: the layout the features are computed in. A feature set that
         # reads the parts by name gets them straight from the source's frames, saving a copy
         # of every window into the model's layout.
@@ -86,6 +89,16 @@ class Classifier:
             manifest.labels = list(labels)
         return cls(model, manifest)
 
+    @property
+    def model_labels(self) -> list[str]:
+        """The model's own outputs, without custom signs."""
+        return list(self.manifest.labels)
+
+    def use_custom(self, matcher: CustomMatcher | None) -> None:
+        """Match these custom signs too: `labels` and `predict` gain their columns."""
+        self.custom = matcher
+        self.labels = matcher.labels if matcher is not None else self.model_labels
+
     def accepts(self, source_layout: Layout) -> bool:
         """Whether frames in `source_layout` can feed this model."""
         try:
@@ -105,8 +118,14 @@ class Classifier:
         return compute_features(frames, lay, self.features)
 
     def predict(self, frames: np.ndarray, source_layout: Layout) -> np.ndarray:
-        """Probabilities (K,) for one window of keypoint frames."""
-        return self.model.predict(self.inputs(frames, source_layout))
+        """Probabilities (K,) for one window of keypoint frames (K + C with custom signs)."""
+        x = self.inputs(frames, source_layout)
+        probs = self.model.predict(x)
+        if self.custom is None:
+            return probs
+        if self.features != descriptor.FEATURES:
+            x = compute_features(frames, source_layout, descriptor.FEATURES)
+        return self.custom.apply(probs, descriptor.describe_features(x))
 
     def check_golden(self, tolerance: float = GOLDEN_TOLERANCE) -> float:
         """Largest |difference| from the manifest's golden outputs; DataError above tolerance."""

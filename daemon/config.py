@@ -59,6 +59,8 @@ class ModelConfig:
     num_threads: int = 1
     runtime: str = ""
     """ai-edge-litert, tflite-runtime or tensorflow; empty = the first one installed."""
+    custom_signs: str = ""
+    """The file of signs taught with `signd enroll`; empty = <model>.signs.json beside the model."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,11 @@ class RunConfig:
 
     def model_path(self) -> Path:
         return Path(self.model.path) if self.model.path else default_model_path()
+
+    def custom_signs_path(self) -> Path:
+        if self.model.custom_signs:
+            return Path(self.model.custom_signs)
+        return self.model_path().with_suffix(".signs.json")
 
 
 # -- validation ------------------------------------------------------------------------------
