@@ -2,8 +2,9 @@
 
 For every sign outside the model's vocabulary that at least three people recorded (13 or more
 sequences each), and each such person: 10 of their sequences (drawn with a fixed seed) are
-enrolled; the background that sets the threshold is built from the *other half* of the people
-(alternate names), so that the figures are on people the background never saw:
+enrolled; the background (the projection distances are taken in, and the bank that sets the
+threshold) is learnt from the *other half* of the people (alternate names), so that the figures
+are on people the background never saw:
   - recall on that person's remaining sequences of the sign, and on other people's;
   - the share of everything else (the nine signs, other signs, rest) of the people outside the
     background in which the custom sign takes the window (score >= 0.8);
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -30,7 +30,7 @@ import numpy as np
 from signd.daemon.classifier import Classifier
 from signd.daemon.config import default_model_path
 from signd.daemon.custom import descriptor
-from signd.daemon.custom.background import MIN_HAND_FRAMES, Background
+from signd.daemon.custom.background import MIN_HAND_FRAMES, background_of
 from signd.daemon.custom.matcher import CustomMatcher, fit
 from signd.daemon.custom.store import CustomSigns
 from signd.daemon.layout import POSE_HANDS_258
@@ -40,59 +40,55 @@ REST = ("blank",)
 NOT_SIGNS = ("blank", "other")
 
 
-def _background(D: np.ndarray, labels: np.ndarray, rows: np.ndarray, scale: np.ndarray, rng) -> Background:
-    pick = rng.choice(rows, min(1500, len(rows)), replace=False)
-    return Background(scale, D[pick], labels[pick])
-
-
 def simulate(data: Path, examples: int, seed: int) -> dict:
     clf = Classifier.load(default_model_path())
     own = clf.model_labels
     signers = load_signers(sorted(data.glob("*.npz")), POSE_HANDS_258)
-    X = np.concatenate([s.X for s in signers])
-    L = np.array([lab for s in signers for lab in s.labels])
-    P = np.array([s.name for s in signers for _ in s.labels])
-    keep = descriptor.hand_frames(X, POSE_HANDS_258) >= MIN_HAND_FRAMES
-    X, L, P = X[keep], L[keep], P[keep]
-    D = descriptor.describe(X, POSE_HANDS_258)
-    probs = np.stack([clf.model.predict(clf.inputs(x, POSE_HANDS_258)) for x in X])
-    scale = D.std(axis=0) + 1e-3
-    names = sorted(set(P))
+    frames = np.concatenate([s.X for s in signers])
+    lab_of = np.array([lab for s in signers for lab in s.labels])
+    who = np.array([s.name for s in signers for _ in s.labels])
+    keep = descriptor.hand_frames(frames, POSE_HANDS_258) >= MIN_HAND_FRAMES
+    frames, lab_of, who = frames[keep], lab_of[keep], who[keep]
+    desc = descriptor.describe(frames, POSE_HANDS_258)
+    probs = np.stack([clf.model.predict(clf.inputs(x, POSE_HANDS_258)) for x in frames])
+    names = sorted(set(who))
     half = {n: i % 2 for i, n in enumerate(names)}
-    H = np.array([half[p] for p in P])
+    side = np.array([half[p] for p in who])
     signers_of: dict[str, set[str]] = defaultdict(set)
-    for p, lab in zip(P, L, strict=True):
+    for p, lab in zip(who, lab_of, strict=True):
         signers_of[lab].add(p)
-    nine = np.isin(L, [lab for lab in own if lab not in NOT_SIGNS])
+    nine = np.isin(lab_of, [lab for lab in own if lab not in NOT_SIGNS])
+    # Each half's background (projection and bank) is learnt from that half alone.
+    backgrounds = [background_of(desc[side == h], lab_of[side == h], seed=seed) for h in (0, 1)]
     rng = np.random.default_rng(seed)
     rows = []
     for sign in sorted(lab for lab, ps in signers_of.items() if lab not in own and len(ps) >= 3):
         for person in sorted(signers_of[sign]):
-            mine = np.flatnonzero((person == P) & (sign == L))
+            mine = np.flatnonzero((who == person) & (sign == lab_of))
             if len(mine) < examples + 3:
                 continue
             ex = rng.choice(mine, examples, replace=False)
             rest = np.setdiff1d(mine, ex)
             bank_half = 1 - half[person]
-            bg = _background(D, L, np.flatnonzero((bank_half == H) & (person != P)), scale, rng)
+            bg = backgrounds[bank_half]
             t0 = time.perf_counter()
-            cs = fit(sign, D[ex], bg)
+            cs = fit(sign, desc[ex], bg)
             fit_s = time.perf_counter() - t0
-            m = CustomMatcher(CustomSigns([cs]), own, scale, NOT_SIGNS)
-            q = m.apply_many(probs, D)
+            m = CustomMatcher(CustomSigns([cs]), own, bg.project, NOT_SIGNS)
+            q = m.apply_many(probs, desc)
             fires = q[:, -1] >= 0.8
-            evaluated = (bank_half != H) | (person == P)
-            else_ = evaluated & (sign != L)
-            others = (sign == L) & (person != P)
+            evaluated = (side != bank_half) | (who == person)
+            else_ = evaluated & (sign != lab_of)
+            others = (sign == lab_of) & (person != who)
             n9 = evaluated & nine
-            truth = np.array([own.index(lab) if lab in own else -1 for lab in L[n9]])
+            truth = np.array([own.index(lab) if lab in own else -1 for lab in lab_of[n9]])
             before = float((probs[n9].argmax(1) == truth).mean())
             after = float((q[n9].argmax(1) == truth).mean())
             # What gives events: the right sign at the smoother's threshold (0.8).
             sure_before = float((probs[n9][np.arange(len(truth)), truth] >= 0.8).mean())
             sure_after = float((q[n9][np.arange(len(truth)), truth] >= 0.8).mean())
             kinds = {k: float(fires[else_ & sel].mean()) for k, sel in
-                     (("nine", nine), ("rest", np.isin(L, REST)), ("other", ~nine & ~np.isin(L, REST)))}
+                     (("nine", nine), ("rest", np.isin(lab_of, REST)), ("other", ~nine & ~np.isin(lab_of, REST)))}
             rows.append({"sign": sign, "person": person, "recall_own": float(fires[rest].mean()),
                          "own_tested": int(len(rest)), "recall_others": float(fires[others].mean()),
                          "fires_else": float(fires[else_].mean()), "fires_by_kind": kinds,
@@ -115,25 +111,41 @@ def simulate(data: Path, examples: int, seed: int) -> dict:
     return {"summary": summary, "pairs": rows}
 
 
-def _rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM, not ru_maxrss: a child's ru_maxrss starts from its parent's size at fork, exec or not.
+_PEAK_RSS = ("import sys; from signd.daemon.cli import main; rc = main(sys.argv[1:]); "
+             "hwm = [x for x in open('/proc/self/status') if x.startswith('VmHWM:')][0].split()[1]; "
+             "print('PEAK_RSS_KB', hwm, file=sys.stderr); sys.exit(rc)")
 
 
-def cost(data: Path, runs: int = 2000) -> dict:
+def _peak_rss_mb(signs: str, folder: Path, rounds: int = 3) -> float:
+    """Peak RSS (MB) of a real `signd run` on the demo with `signs` as its custom signs."""
+    import subprocess
+    import sys
+
+    cfg = folder / "signd.toml"
+    cfg.write_text(f"[model]\ncustom_signs = {json.dumps(signs)}\n")
+    out = subprocess.run([sys.executable, "-c", _PEAK_RSS, "run", "--config", str(cfg), "--source", "demo",
+                          "--fast", "--repeat", str(rounds)], capture_output=True, text=True, check=True)
+    kb = next(line.split()[1] for line in out.stderr.splitlines() if line.startswith("PEAK_RSS_KB"))
+    return int(kb) / 1024
+
+
+def cost(data: Path, runs: int = 2000, rounds: int = 3) -> dict:
+    """Per-window latency and memory without and with 20 custom signs, side by side."""
+    import tempfile
+
+    from signd.daemon.bench import NO_CUSTOM_SIGNS, bench
+    from signd.daemon.config import load_config
     from signd.daemon.custom.background import load_background
+    from signd.daemon.custom.store import save_signs
 
     bg = load_background()
     clf = Classifier.load(default_model_path())
     s = load_signers([sorted(data.glob("*.npz"))[0]], POSE_HANDS_258)[0]
     rng = np.random.default_rng(0)
-    rss0 = _rss_mb()
     signs = CustomSigns([fit(f"sign{i}", descriptor.describe(s.X[rng.choice(len(s.X), 10, replace=False)], POSE_HANDS_258), bg)
                          for i in range(20)])
-    matcher = CustomMatcher(signs, clf.model_labels, bg.scale, NOT_SIGNS)
-    rss1 = _rss_mb()
+    matcher = CustomMatcher(signs, clf.model_labels, bg.project, NOT_SIGNS)
     windows = s.X[rng.integers(0, len(s.X), runs)]
     times: dict[str, list[float]] = {"model only": [], "with 20 custom signs": []}
     for i, w in enumerate(windows):  # interleaved, so both meet the same machine
@@ -144,8 +156,22 @@ def cost(data: Path, runs: int = 2000) -> dict:
             clf.predict(w, POSE_HANDS_258)
             times[name].append((time.perf_counter() - t0) * 1e3)
     p50 = {k: float(np.median(v)) for k, v in times.items()}
-    return {"p50_ms": p50, "ratio": p50["with 20 custom signs"] / p50["model only"],
-            "rss_growth_mb_20_signs": rss1 - rss0}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = str(save_signs(Path(tmp) / "signs.json", signs))
+        report = bench(load_config(None, {"source": {"uri": "demo", "repeat": 3}}), [None], rounds=rounds,
+                       baseline=False, custom_signs=path)
+        daemon = {m["model"].rsplit("/", 1)[-1]: {"inference_p50_ms": m["timings_ms"]["inference"]["p50"],
+                                                  "post_extraction_p50_ms": m["timings_ms"]["post_extraction"]["p50"],
+                                                  "fps_median": m["fps_median"], "events": m["events"]}
+                  for m in report["models"]}
+        rss: dict[str, list[float]] = {"none": [], "20 custom signs": []}
+        for _ in range(rounds):
+            rss["none"].append(_peak_rss_mb(NO_CUSTOM_SIGNS, Path(tmp)))
+            rss["20 custom signs"].append(_peak_rss_mb(path, Path(tmp)))
+    peak = {k: float(np.median(v)) for k, v in rss.items()}
+    return {"classifier_p50_ms": p50, "classifier_ratio": p50["with 20 custom signs"] / p50["model only"],
+            "daemon_on_demo": daemon, "signd_run_peak_rss_mb": peak,
+            "rss_growth_mb_20_signs": peak["20 custom signs"] - peak["none"]}
 
 
 def main() -> None:

@@ -54,7 +54,7 @@ def custom_matcher(classifier: Classifier, signs: CustomSigns, where: str, not_s
                             f"has no such sign ({', '.join(own)})")
         if not s.adapts and s.name in own:
             raise DataError(f"{where}: {s.name!r} is one of the model's own signs; enroll it with --adapt")
-    return CustomMatcher(signs, own, load_background().scale, not_signs)
+    return CustomMatcher(signs, own, load_background().project, not_signs)
 
 
 def attach_custom(classifier: Classifier, cfg: RunConfig) -> None:

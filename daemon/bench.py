@@ -104,6 +104,8 @@ def run_pipeline_once(cfg: RunConfig) -> dict[str, Any]:
     snap = pipeline.stats.snapshot()
     snap["rss"] = sampler.growth()
     snap["model"] = pipeline.classifier.model.path
+    custom = pipeline.classifier.custom
+    snap["custom_signs"] = len(custom.signs) if custom is not None else 0
     snap["model_bytes"] = pipeline.classifier.model.size_bytes
     snap["events_published"] = pub.count
     return snap
@@ -191,8 +193,14 @@ def _merge_timings(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def bench(cfg: RunConfig, models: list[str | None], rounds: int = 3, baseline: bool = True) -> dict[str, Any]:
+NO_CUSTOM_SIGNS = "/nonexistent/signd-bench-no-custom-signs.json"
+
+
+def bench(cfg: RunConfig, models: list[str | None], rounds: int = 3, baseline: bool = True,
+          custom_signs: str | None = None) -> dict[str, Any]:
     """Run the pipeline `rounds` times per model (alternating), plus Holistic alone for videos.
+    With `custom_signs` (a file of signs taught with `signd enroll`), each model runs without
+    any custom signs and with that file, in turn.
 
     Holistic alone runs before the first round and after every round, and each round's
     pipeline is compared with the mean of the runs either side of it: on a shared machine the
@@ -206,10 +214,14 @@ def bench(cfg: RunConfig, models: list[str | None], rounds: int = 3, baseline: b
     frames = decode_frames(cfg) if baseline and _is_video(cfg) else None
     if frames is not None:
         alone.append(holistic_alone(frames, cfg.keypoints.model_complexity))
+    # Without: a file that does not exist is no custom signs (and never one beside the model).
+    variants = [NO_CUSTOM_SIGNS, custom_signs] if custom_signs else [cfg.model.custom_signs]
     for _ in range(rounds):
         for m in models:
-            snap = run_pipeline_once(replace(cfg, model=replace(cfg.model, path=m or "")))
-            per_model.setdefault(snap["model"], []).append(snap)
+            for signs in variants:
+                snap = run_pipeline_once(replace(cfg, model=replace(cfg.model, path=m or "", custom_signs=signs)))
+                key = snap["model"] + (f" + {snap['custom_signs']} custom signs" if custom_signs else "")
+                per_model.setdefault(key, []).append(snap)
         first_fps.append(per_model[next(iter(per_model))][-1]["fps"])
         if frames is not None:
             loops.append(sequential_loop(cfg))

@@ -66,7 +66,7 @@ def test_a_custom_signs_file_round_trips(tmp_path):
 @pytest.mark.parametrize("cut, needle", [
     (lambda t: t[: len(t) // 2], "not JSON"),
     (lambda t: t.replace('"threshold":', '"threshold":-'), "signs[0].threshold"),
-    (lambda t: t.replace('"signd-v1-thirds/1"', '"other/9"'), "descriptor"),
+    (lambda t: t.replace('"signd-v1-mean/1"', '"other/9"'), "descriptor"),
     (lambda t: t.replace('"name":"wave"', '"name":"Wave!"'), "signs[0].name"),
 ])
 def test_a_bad_custom_signs_file_is_one_error_naming_it(tmp_path, cut, needle):
@@ -86,20 +86,37 @@ def test_names_that_cannot_be_labels():
 
 def test_the_matcher_gives_its_sign_and_leaves_a_sure_model_alone():
     sign, d, mine, rest = _real("wave")
-    m = CustomMatcher(CustomSigns([sign]), ["blank", "hello", "other"], load_background().scale, NOT_SIGNS)
+    m = CustomMatcher(CustomSigns([sign]), ["blank", "hello", "other"], load_background().project, NOT_SIGNS)
     assert m.labels == ["blank", "hello", "other", "wave"]
     unsure = np.tile(np.float32([0.2, 0.3, 0.5]), (len(d), 1))
     q = m.apply_many(unsure, d)
     assert np.allclose(q.sum(1), 1.0, atol=1e-5)
     assert (q[rest, 3] >= 0.8).mean() >= 0.6  # bench/enroll.py: 0.90 for this person
     assert (q[~mine, 3] >= 0.8).mean() <= 0.01
+    # Where the model is sure of its own sign, it keeps the window unless the window is
+    # within half the threshold of an example (the examples themselves, for one).
     sure = np.tile(np.float32([0.0, 0.9, 0.1]), (len(d), 1))
-    assert np.array_equal(m.apply_many(sure, d)[:, :3], sure)  # the model's own sign wins
+    q = m.apply_many(sure, d)
+    far = m.ratios(d)[:, 0] > 0.5
+    assert far.sum() > 0.9 * len(d) and np.array_equal(q[far, :3], sure[far])
+    assert (q[~far, 3] >= 0.8).all() and (m.ratios(sign.examples)[:, 0] == 0).all()
+
+
+def test_one_window_at_a_time_gives_what_a_batch_gives():
+    sign, d, mine, rest = _real("wave")
+    other, _, _, _ = _real("hello", adapts=True)
+    m = CustomMatcher(CustomSigns([sign, other]), ["blank", "hello", "other"], load_background().project, NOT_SIGNS)
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet([1, 1, 1], len(d)).astype(np.float32)
+    probs[::3] = [0.0, 0.95, 0.05]  # the model sure of its own sign: the gate
+    batch = m.apply_many(probs, d)
+    one = np.stack([m.apply(p, x) for p, x in zip(probs, d, strict=True)])
+    assert np.allclose(one, batch, atol=1e-5)
 
 
 def test_an_adaptation_adds_to_its_built_in_sign():
     sign, d, mine, rest = _real("hello", adapts=True)
-    m = CustomMatcher(CustomSigns([sign]), ["blank", "hello", "other"], load_background().scale, NOT_SIGNS)
+    m = CustomMatcher(CustomSigns([sign]), ["blank", "hello", "other"], load_background().project, NOT_SIGNS)
     assert m.labels == ["blank", "hello", "other"]
     q = m.apply_many(np.tile(np.float32([0.0, 0.0, 1.0]), (len(d), 1)), d)
     assert (q[rest, 1] >= 0.8).mean() >= 0.6 and (q[~mine, 1] >= 0.8).mean() <= 0.01
@@ -189,6 +206,6 @@ def test_enroll_from_a_real_clip_then_signd_run_gives_it(tmp_path):
 
 def test_the_shipped_background_matches_the_descriptor():
     bg = load_background()
-    assert bg.scale.shape == (descriptor.SIZE,) and bg.bank.shape[1] == descriptor.SIZE
+    assert bg.project.shape == (descriptor.SIZE, descriptor.SIZE) and bg.bank.shape[1] == descriptor.SIZE
     assert (ROOT / "models" / "default" / "enroll-background.npz").stat().st_size < 1 << 20
     assert wait_until(lambda: True)

@@ -8,7 +8,7 @@ default model (`models/default/enroll-background.npz`, a few hundred KB):
     python -m signd.daemon.custom.background ../shared/data/signers/*.npz \
         -o models/default/enroll-background.npz
 
-Nothing in it can be turned back into a picture: it holds 84 averages per sequence.
+Nothing in it can be turned back into a picture: it holds 28 averages per sequence.
 """
 
 from __future__ import annotations
@@ -27,22 +27,46 @@ from signd.daemon.layout import POSE_HANDS_258
 
 from . import descriptor
 
-FORMAT = "signd-enroll-background/1"
+FORMAT = "signd-enroll-background/2"
 SIZE = 1500
 """Sequences in the shipped background: 0.5% of it is 7 sequences, enough to place a threshold."""
 MIN_HAND_FRAMES = 3
 _SCALE_FLOOR = 1e-3  # a column that never varies must not divide by zero
+SHRINK = 0.1
+"""How far the within-sign covariance is pulled towards a sphere before it is inverted: 84
+averages of 1,500 sequences are too few for every direction (0.03-0.3 measured alike)."""
 
 
 @dataclass(frozen=True)
 class Background:
-    scale: np.ndarray
-    """(SIZE,) the spread of every descriptor value over all the sequences: distances are
-    taken in these units, so no column outweighs the others by its range."""
+    project: np.ndarray
+    """(SIZE, SIZE): descriptors are compared after `descriptor @ project`, which divides every
+    value by its spread and whitens what varies *within* a sign (between people and between
+    repetitions), so that the distance counts what tells signs apart."""
     bank: np.ndarray
     """(N, SIZE) descriptors of sequences of many people, float32."""
     labels: np.ndarray
     """(N,) what each of them is (a sign's name, or blank)."""
+
+
+def learn_projection(D: np.ndarray, labels: np.ndarray, shrink: float = SHRINK) -> np.ndarray:
+    """The projection of descriptors `D` (N, SIZE) of signs `labels`: scale by each column's
+    spread, then whiten by the shrunk within-sign covariance."""
+    scale = D.std(axis=0) + _SCALE_FLOOR
+    x = D / scale
+    means = {lab: x[labels == lab].mean(axis=0) for lab in np.unique(labels)}
+    r = x - np.stack([means[lab] for lab in labels])
+    within = r.T @ r / len(r)
+    within += shrink * np.trace(within) / len(within) * np.eye(len(within))
+    w, v = np.linalg.eigh(within)
+    return ((v / np.sqrt(w)) @ v.T / scale[:, None]).astype(np.float32)
+
+
+def background_of(D: np.ndarray, labels: np.ndarray, size: int = SIZE, seed: int = 0) -> Background:
+    """The background of descriptors `D` of sequences `labels`: the projection learnt from all
+    of them, and `size` of them drawn at random."""
+    pick = np.sort(np.random.default_rng(seed).choice(len(D), min(size, len(D)), replace=False))
+    return Background(learn_projection(D, labels), D[pick].astype(np.float32), np.asarray(labels)[pick])
 
 
 def default_background_path() -> Path:
@@ -55,18 +79,17 @@ def load_background(path: str | os.PathLike[str] | None = None) -> Background:
     try:
         with np.load(p, allow_pickle=False) as z:
             fmt = str(z["format"])
-            bg = Background(z["scale"].astype(np.float32), z["bank"].astype(np.float32), z["labels"].astype(str))
+            bg = Background(z["project"].astype(np.float32), z["bank"].astype(np.float32), z["labels"].astype(str))
     except (OSError, ValueError, KeyError) as exc:
         raise DataError(f"{p}: not an enroll background ({exc})") from None
-    if fmt != FORMAT or bg.scale.shape != (descriptor.SIZE,) or bg.bank.ndim != 2 \
+    if fmt != FORMAT or bg.project.shape != (descriptor.SIZE, descriptor.SIZE) or bg.bank.ndim != 2 \
             or bg.bank.shape[1] != descriptor.SIZE or len(bg.labels) != len(bg.bank):
         raise DataError(f"{p}: not a {FORMAT} file for descriptor {descriptor.NAME}")
     return bg
 
 
 def build_background(paths: list[str], size: int = SIZE, seed: int = 0) -> Background:
-    """The background of the signer files `paths`: the scale over all their sequences with a
-    hand, and `size` of those sequences drawn at random."""
+    """The background of the signer files `paths` (`background_of` their sequences with a hand)."""
     from signd.models.dataset import load_signers  # the runtime never builds one
 
     descs, labels = [], []
@@ -74,10 +97,7 @@ def build_background(paths: list[str], size: int = SIZE, seed: int = 0) -> Backg
         keep = descriptor.hand_frames(s.X, POSE_HANDS_258) >= MIN_HAND_FRAMES
         descs.append(descriptor.describe(s.X[keep], POSE_HANDS_258))
         labels += [lab for lab, k in zip(s.labels, keep, strict=True) if k]
-    D = np.concatenate(descs)
-    scale = D.std(axis=0) + _SCALE_FLOOR
-    pick = np.sort(np.random.default_rng(seed).choice(len(D), min(size, len(D)), replace=False))
-    return Background(scale.astype(np.float32), D[pick], np.array(labels)[pick])
+    return background_of(np.concatenate(descs), np.array(labels), size, seed)
 
 
 def write_background(path: str | os.PathLike[str], bg: Background) -> Path:
@@ -85,7 +105,7 @@ def write_background(path: str | os.PathLike[str], bg: Background) -> Path:
     tmp = p.with_name(f".{p.name}.tmp.npz")
     try:
         np.savez_compressed(tmp, format=np.array(FORMAT), descriptor=np.array(descriptor.NAME),
-                            scale=bg.scale, bank=bg.bank.astype(np.float16), labels=bg.labels)
+                            project=bg.project, bank=bg.bank.astype(np.float16), labels=bg.labels)
         os.replace(tmp, p)
     finally:
         tmp.unlink(missing_ok=True)

@@ -2,9 +2,9 @@
 
 One JSON object (docs/enroll.md):
 
-    {"format": "signd-custom-signs/1", "descriptor": "signd-v1-thirds/1",
+    {"format": "signd-custom-signs/1", "descriptor": "signd-v1-mean/1",
      "signs": [{"name": "toilet", "adapts": false, "threshold": 3.1,
-                "examples": [[84 numbers], ...], "source": "camera:0", "created": "..."}]}
+                "examples": [[28 numbers], ...], "source": "camera:0", "created": "..."}]}
 
 `adapts` marks extra examples of a built-in sign (one person's way of signing it): they
 give that sign's events. A file is replaced whole (temporary file, then rename), so a reader
@@ -39,7 +39,7 @@ class CustomSign:
     examples: np.ndarray
     """(n, descriptor.SIZE) float32: one descriptor per example window."""
     threshold: float
-    """A window within this distance (in background-scale units) of an example is this sign."""
+    """A window within this distance of an example (after the background's projection) is this sign."""
     adapts: bool = False
     source: str = ""
     created: str = ""
