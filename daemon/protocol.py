@@ -24,8 +24,8 @@ PROTOCOL_VERSION = 1
 MAX_LINE = 4096
 """Bytes in one line, newline included, both ways."""
 
-STREAM_TYPES = ("gesture", "status", "error", "keypoints", "probs")
-"""Event types a client can watch. keypoints and probs are sent only to clients that ask."""
+STREAM_TYPES = ("gesture", "status", "error", "keypoints", "probs", "enroll")
+"""Event types a client can watch. keypoints, probs and enroll are sent only to clients that ask."""
 DEFAULT_WATCH = ("gesture", "status", "error")
 
 
@@ -147,6 +147,24 @@ class ProbsEvent(Event):
 
 
 # -- commands ------------------------------------------------------------------------------
+
+
+@register
+@dataclass
+class EnrollEvent(Event):
+    """`signd enroll` from a camera, serving the socket: where the countdown is, for the kiosk."""
+
+    type: ClassVar[str] = "enroll"
+    name: str
+    """The sign being taught."""
+    example: int
+    """1-based: the example being recorded."""
+    examples: int
+    phase: str
+    """ready (counting down), sign (recording now), done."""
+    seconds_left: float
+    message: str
+    """What to show, in words."""
 
 
 class ProtocolError(ValueError):

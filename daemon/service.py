@@ -45,6 +45,8 @@ def model_info(c: Classifier) -> dict[str, Any]:
         "name": c.name, "sha256": c.sha256, "labels": c.labels, "layout": c.layout.name,
         "features": c.features, "quantization": c.manifest.quantization, "path": c.model.path,
         "runtime": f"{c.model.runtime.name} {c.model.runtime.version}",
+        "custom_signs": [{"name": s.name, "adapts": s.adapts, "examples": len(s.examples)}
+                         for s in (c.custom.signs if c.custom is not None else [])],
     }
 
 

@@ -174,6 +174,7 @@ def test_the_daemon_lists_custom_signs_and_keeps_them_through_a_corrupt_file(tmp
         c = Client(str(sock))
         assert c.wait_for(lambda ev: any(e["type"] == "hello" for e in ev))
         assert c.of_type("hello")[0]["model"]["labels"][-1] == "wave"
+        assert c.of_type("hello")[0]["model"]["custom_signs"] == [{"name": "wave", "adapts": False, "examples": 10}]
         signs.write_text(signs.read_text()[:100])  # truncated, as by a full disk
         d.signal(signal.SIGHUP)
         assert c.wait_for(lambda ev: any(e["type"] == "error" for e in ev), 30), d.stderr[-2000:]
@@ -209,3 +210,95 @@ def test_the_shipped_background_matches_the_descriptor():
     assert bg.project.shape == (descriptor.SIZE, descriptor.SIZE) and bg.bank.shape[1] == descriptor.SIZE
     assert (ROOT / "models" / "default" / "enroll-background.npz").stat().st_size < 1 << 20
     assert wait_until(lambda: True)
+
+
+def _camera_session(tmp_path, monkeypatch, examples: int, pause: float):
+    """`signd enroll wave` from camera:0 (a faithful fake fed a real clip), serving a socket,
+    run in a thread; returns (thread, outcome dict, socket path, signs file)."""
+    import argparse
+    import threading
+
+    import cv2
+
+    from signd.daemon.commands import enroll
+    from signd.daemon.sources import camera
+
+    from fakes import FakeCameraDevice
+
+    cap = cv2.VideoCapture(str(shared_path("videos", "wavely-drink.mp4")))
+    frames = []
+    while (r := cap.read())[0]:
+        frames.append(r[1])
+    dev = FakeCameraDevice(frames)
+    monkeypatch.setattr(camera.cv2, "VideoCapture", dev.factory)
+    sock, out = tmp_path / "events.sock", tmp_path / "signs.json"
+    cfg = write_config(tmp_path / "signd.toml", keypoints={"isolate": False})
+    p = argparse.ArgumentParser()
+    enroll.add_arguments(p)
+    args = p.parse_args(["wave", "--source", "camera:0", "--examples", str(examples), "--pause", str(pause),
+                         "--config", str(cfg), "--socket", str(sock), "--custom-signs", str(out)])
+    outcome: dict = {}
+
+    def body() -> None:
+        try:
+            outcome["rc"] = enroll.run(args)
+        except BaseException as exc:  # shown by the test's assertion
+            outcome["error"] = exc
+
+    t = threading.Thread(target=body, daemon=True)
+    t.start()
+    return t, outcome, sock, out
+
+
+def test_enroll_from_a_camera_counts_down_on_the_socket(tmp_path, monkeypatch):
+    t, outcome, sock, out = _camera_session(tmp_path, monkeypatch, examples=3, pause=1.0)
+    assert wait_until(lambda: sock.exists() or not t.is_alive(), 120), outcome
+    c = Client(str(sock))
+    c.send({"cmd": "watch", "types": ["enroll", "keypoints"]})
+    t.join(120)
+    assert outcome.get("rc") == 0, outcome
+    hello = c.of_type("hello")[0]
+    assert hello["model"]["name"] == "default"
+    steps = [(e["example"], e["phase"]) for e in c.of_type("enroll")]
+    for i in (1, 2, 3):
+        assert (i, "sign") in steps, steps
+    assert steps[-1] == (3, "done")
+    assert c.of_type("keypoints"), "the skeleton while recording"
+    assert c.of_type("bye")  # the session ended as a daemon does
+    assert load_signs(out).names() == ["wave"] and len(load_signs(out).signs[0].examples) == 3
+
+
+def test_the_kiosk_page_shows_the_enroll_countdown(tmp_path, monkeypatch):
+    from kiosk_browser import Chromium, available
+    from kiosk_kit import KioskProcess
+
+    if not available():
+        pytest.skip("chromium not installed (.ci/run installs it)")
+    sock = tmp_path / "events.sock"
+    kiosk = KioskProcess(str(sock))
+    browser = None
+    try:
+        kiosk.wait_ready()
+        browser = Chromium(tmp_path)
+        page = browser.open(kiosk.url)
+        page.wait_for("window.kiosk !== undefined")
+        t, outcome, sock2, _ = _camera_session(tmp_path, monkeypatch, examples=3, pause=2.0)
+        assert sock2 == sock
+        seen: set[tuple[str, str]] = set()
+
+        def look() -> bool:
+            shown = page.eval("[document.getElementById('sign').className, document.getElementById('score').textContent]")
+            seen.add(tuple(shown))
+            return not t.is_alive()
+
+        assert wait_until(look, 120, step=0.1)
+        assert outcome.get("rc") == 0, outcome
+        classes = {cls for cls, _ in seen}
+        assert "sign enroll phase-ready" in classes and "sign enroll phase-sign" in classes, seen
+        assert ("sign enroll phase-sign", "example 2 of 3") in seen, seen
+        assert page.eval("window.kiosk.summary().drawn") > 0  # the skeleton
+        assert not page.problems()
+    finally:
+        if browser:
+            browser.close()
+        kiosk.stop()

@@ -28,6 +28,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--adapt", action="store_true",
                    help="NAME is a built-in sign: add these examples as another way of signing it")
     p.add_argument("--pause", type=float, default=2.0, help="camera: seconds of countdown before each example")
+    p.add_argument("--socket", metavar="PATH",
+                   help="camera: serve events here while recording, for the kiosk page (default: [socket] path)")
     p.add_argument("--list", action="store_true", help="list the custom signs")
     p.add_argument("--remove", metavar="NAME", help="remove a custom sign")
     p.add_argument("--config", help="a signd.toml (its [model] path and custom_signs)")
@@ -45,6 +47,8 @@ def _config(args: argparse.Namespace):
     if args.custom_signs:
         model["custom_signs"] = args.custom_signs
     overrides = {"source": {"uri": args.source}, **({"model": model} if model else {})}
+    if args.socket:
+        overrides["socket"] = {"path": args.socket}
     return load_config(args.config, overrides)
 
 
@@ -95,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         rec = recognition(cfg, classifier)
         live = not src.exists() and args.source != "demo"
-        countdown = ex.Countdown(args.examples, args.pause, max(rec.window.seconds or 1.0, 1.0) + 0.5) if live else None
+        countdown = ex.Countdown(name, args.examples, args.pause, max(rec.window.seconds or 1.0, 1.0) + 0.5) if live else None
         got = ex.from_source(cfg, args.examples, countdown, classifier.window, rec)
     if got.without_hands:
         log.warning("%d windows without a hand in %d frames or more were left out", got.without_hands, MIN_HAND_FRAMES)

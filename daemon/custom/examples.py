@@ -24,7 +24,7 @@ from signd.daemon.config import RunConfig
 from signd.daemon.errors import DataError, SigndError
 from signd.daemon.keypoints import Keypoints
 from signd.daemon.layout import Layout
-from signd.daemon.protocol import Event
+from signd.daemon.protocol import EnrollEvent, Event
 from signd.daemon.publishers.base import Publisher
 from signd.daemon.recognizer import Recognition, Recognizer
 from signd.daemon.recordings import load_recording
@@ -81,27 +81,50 @@ class _Collector:
         self.frames.append(kp)
 
 
-def stream(cfg: RunConfig, on_frame: Callable[[float], bool] | None = None) -> tuple[list[Keypoints], Layout]:
-    """The keypoints of `cfg`'s source as `signd run` takes them. `on_frame(elapsed)` is asked
-    about every half-tenth of a second; False ends a live source."""
+def stream(cfg: RunConfig, on_tick: Callable[[float, Callable[[Event], None]], bool] | None = None,
+           serve: bool = False) -> tuple[list[Keypoints], Layout, float]:
+    """The keypoints of `cfg`'s source as `signd run` takes them, and the time.monotonic() of
+    the first. `on_tick(elapsed, post)` is called every half-tenth of a second from then on,
+    with a way to publish events; False ends the source.
+    With `serve` and a [socket] configured, it is served as `signd run` serves it (hello, the skeleton to
+    clients that watch keypoints, `enroll` events): the kiosk page shows the session."""
+    from signd.daemon.publishers.socket import SocketPublisher
+    from signd.daemon.service import Service
+
     checked = preflight(cfg)
-    p = build_pipeline(cfg, [_Nothing()], checked=checked)
+    publishers: list[Publisher] = [_Nothing()]
+    facts = Service(cfg, sinks=[])  # hello, status and describe, as the daemon answers them
+    facts.state = "enrolling"
+    if serve and (cfg.socket.path or cfg.socket.tcp):
+        facts.socket = SocketPublisher(cfg.socket, facts.hello, facts.status, facts.describe, [])
+        publishers.append(facts.socket)
+    p = facts.pipeline = build_pipeline(cfg, publishers, checked=checked)
     collector = _Collector()
     p.recorder = collector  # type: ignore[assignment]  # only .add() is called
-    t0 = time.monotonic()
+    try:
+        for pub in publishers:
+            pub.start()
+    except BaseException:
+        p.source.close()
+        raise
     p.start()
+    t0 = None
     try:
         while not p.wait(0.05):
-            if on_frame is not None and not on_frame(time.monotonic() - t0):
+            # The clock starts with the first frame through MediaPipe, which takes seconds to
+            # start: a countdown before it would ask for signs that nobody records.
+            if t0 is None and p.first_frame.is_set():
+                t0 = time.monotonic()
+            if on_tick is not None and t0 is not None and not on_tick(time.monotonic() - t0, p.post):
                 break
     finally:
         p.request_stop()
-        p.join()
+        p.join()  # the publishing thread closes every publisher: socket clients get `bye`
     if p.error is not None:
         if isinstance(p.error, SigndError):
             raise p.error
         raise RuntimeError(f"pipeline stage failed: {p.error!r}") from p.error
-    return collector.frames, p.layout
+    return collector.frames, p.layout, t0 if t0 is not None else time.monotonic()
 
 
 def windows_of(frames: list[Keypoints], layout: Layout, length: int, recognition: Recognition) -> tuple[np.ndarray, np.ndarray]:
@@ -139,31 +162,42 @@ def spread(windows: np.ndarray, layout: Layout, limit: int) -> Examples:
 
 class Countdown:
     """A camera session, the tutorial's way: for each example a countdown, then `record`
-    seconds of signing; says what to do on stderr and remembers when each example was made."""
+    seconds of signing. Says what to do on stderr and as `enroll` events (the kiosk page shows
+    them), and remembers when each example was made."""
 
-    def __init__(self, examples: int, pause: float, record: float, say: Callable[[str], None] | None = None) -> None:
-        self.examples, self.pause, self.record = examples, pause, record
+    def __init__(self, name: str, examples: int, pause: float, record: float,
+                 say: Callable[[str], None] | None = None) -> None:
+        self.name, self.examples, self.pause, self.record = name, examples, pause, record
         self.say = say or (lambda s: print(s, file=sys.stderr, flush=True))
         self.spans: list[tuple[float, float]] = []
         self._said = ""
 
-    def __call__(self, elapsed: float) -> bool:
+    def __call__(self, elapsed: float, post: Callable[[Event], None]) -> bool:
         cycle = self.pause + self.record
         i = int(elapsed // cycle)
         if i >= self.examples:
+            self._tell(post, EnrollEvent(self.name, self.examples, self.examples, "done", 0.0,
+                                         f"{self.name}: {self.examples} examples recorded"))
             return False
         into = elapsed - i * cycle
         if into < self.pause:
-            text = f"example {i + 1}/{self.examples}: get ready ... {int(self.pause - into) + 1}"
+            left = int(self.pause - into) + 1
+            event = EnrollEvent(self.name, i + 1, self.examples, "ready", float(left),
+                                f"{self.name} {i + 1}/{self.examples}: get ready ... {left}")
         else:
-            text = f"example {i + 1}/{self.examples}: SIGN NOW"
             start = i * cycle + self.pause
             if len(self.spans) <= i:
                 self.spans.append((start, start + self.record))
-        if text != self._said:
-            self.say(text)
-            self._said = text
+            event = EnrollEvent(self.name, i + 1, self.examples, "sign", round(start + self.record - elapsed, 1),
+                                f"{self.name} {i + 1}/{self.examples}: SIGN NOW")
+        self._tell(post, event)
         return True
+
+    def _tell(self, post: Callable[[Event], None], event: EnrollEvent) -> None:
+        if event.message != self._said:
+            self.say(event.message)
+            post(event)
+            self._said = event.message
 
 
 def from_source(cfg: RunConfig, limit: int, countdown: Countdown | None, length: int,
@@ -171,8 +205,7 @@ def from_source(cfg: RunConfig, limit: int, countdown: Countdown | None, length:
     """Examples from what `signd run` would play: a file's hand-up windows spread evenly, or,
     with `countdown` (a camera), the window of each countdown with the most hand frames."""
     cfg = replace(cfg, source=replace(cfg.source, fast=not countdown, repeat=1))
-    t0 = time.monotonic()
-    frames, layout = stream(cfg, countdown)
+    frames, layout, t0 = stream(cfg, countdown, serve=countdown is not None)
     windows, times = windows_of(frames, layout, length, recognition)
     if countdown is None or not len(windows):
         return spread(windows, layout, limit)

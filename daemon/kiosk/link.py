@@ -19,7 +19,7 @@ from signd.daemon.listener import listen
 
 log = logging.getLogger(__name__)
 
-WATCH = {"cmd": "watch", "types": ["gesture", "status", "error", "probs", "keypoints"]}
+WATCH = {"cmd": "watch", "types": ["gesture", "status", "error", "probs", "keypoints", "enroll"]}
 DESCRIBE = {"cmd": "describe", "id": "kiosk"}
 """Asked on every connect: its config tells the heartbeat, hence how long silence may last."""
 BACKOFF = (0.25, 2.0)

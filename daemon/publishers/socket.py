@@ -52,7 +52,7 @@ def _hung_up(writer: asyncio.StreamWriter) -> bool:
     """After EOF on read: did the peer close completely, or only its sending side?
     A Unix socket whose peer closed reports POLLHUP; one that only shut down writing does not."""
     sock = writer.get_extra_info("socket")
-    if sock is None:
+    if sock is None or sock.fileno() < 0:  # closed under us (the server is shutting down)
         return True
     poller = select.poll()
     poller.register(sock.fileno(), select.POLLOUT)

@@ -119,6 +119,9 @@ function handle(msg) {
       request();
       break;
     }
+    case "enroll":
+      showEnroll(msg);
+      break;
     case "bye":
       view.state = "reconnecting";
       showState();
@@ -126,6 +129,15 @@ function handle(msg) {
     default:
       break; // status, error, dropped: nothing on screen
   }
+}
+
+// `signd enroll` from a camera: the countdown in the sign's place, until it is done.
+function showEnroll(e) {
+  const sign = $("sign");
+  sign.textContent = e.phase === "sign" ? `${e.name}: sign now` : e.phase === "ready" ? `${e.name}: ${e.seconds_left}` : `${e.name}: done`;
+  sign.className = `sign enroll phase-${e.phase}`;
+  sign.dataset.seq = "";
+  $("score").textContent = e.phase === "done" ? `${e.examples} examples recorded` : `example ${e.example} of ${e.examples}`;
 }
 
 function showGesture(g) {
