@@ -59,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
     from signd.daemon.custom.descriptor import describe
     from signd.daemon.custom.matcher import fit
     from signd.daemon.custom.store import MIN_EXAMPLES, check_name, load_signs, save_signs
-    from signd.daemon.recordings import STREAM_KEYS
+    from signd.daemon.sources import is_live
+    from signd.daemon.sources.replay import is_keypoint_stream
 
     cfg = _config(args)
     path = cfg.custom_signs_path()
@@ -93,13 +94,13 @@ def run(args: argparse.Namespace) -> int:
     if args.adapt and name not in own:
         raise ConfigError(f"--adapt: {name!r} is not a built-in sign of {classifier.name} ({', '.join(own)})")
 
-    src = Path(args.source)
-    if src.is_dir() or (src.suffix == ".npz" and src.is_file() and not _is_stream(src, STREAM_KEYS)):
+    src, live = Path(args.source), is_live(args.source)
+    if not live and (src.is_dir() or (src.suffix == ".npz" and src.is_file() and not is_keypoint_stream(src))):
         got = ex.from_sequences(str(src), (args.label or name).lower(), args.examples)
     else:
         rec = recognition(cfg, classifier)
-        live = not src.exists() and args.source != "demo"
-        countdown = ex.Countdown(name, args.examples, args.pause, max(rec.window.seconds or 1.0, 1.0) + 0.5) if live else None
+        record = max(rec.window.seconds or 1.0, 1.0) + 0.5  # the window's span, and time to start
+        countdown = ex.Countdown(name, args.examples, args.pause, record) if live else None
         got = ex.from_source(cfg, args.examples, countdown, classifier.window, rec)
     if got.without_hands:
         log.warning("%d windows without a hand in %d frames or more were left out", got.without_hands, MIN_HAND_FRAMES)
@@ -121,12 +122,3 @@ def run(args: argparse.Namespace) -> int:
           f"into {path}; `systemctl reload signd` (or SIGHUP) to apply", file=sys.stdout)
     return 0
 
-
-def _is_stream(path: Path, keys: tuple[str, ...]) -> bool:
-    import numpy as np
-
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            return all(k in z.files for k in keys)
-    except (OSError, ValueError):
-        return False

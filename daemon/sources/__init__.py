@@ -24,10 +24,15 @@ from .picamera import PiCamera2Source
 from .replay import DemoSource, ReplaySource, is_keypoint_stream
 from .video import VideoSource
 
-__all__ = ["Frame", "Source", "SourceKind", "make_source"]
+__all__ = ["Frame", "Source", "SourceKind", "is_live", "make_source"]
 
 _CAMERA = re.compile(r"^camera(?::(\d+))?$")
 _PICAMERA = re.compile(r"^picamera2(?::(\d+))?$")
+
+
+def is_live(spec: str) -> bool:
+    """Whether `spec` names a camera (frames come at the device's pace, not from a file)."""
+    return bool(_CAMERA.match(spec) or _PICAMERA.match(spec) or re.match(r"^/dev/video\d+$", spec))
 
 
 def make_source(config: SourceConfig, stop: threading.Event) -> Source:
