@@ -94,6 +94,7 @@ def simulate(data: Path, examples: int, seed: int) -> dict:
                          "fires_else": float(fires[else_].mean()), "fires_by_kind": kinds,
                          "nine_before": before, "nine_after": after,
                          "nine_sure_before": sure_before, "nine_sure_after": sure_after, "fit_s": fit_s})
+    adapt = _adaptations(clf, desc, probs, lab_of, who, side, backgrounds, examples, rng)
     r = rows
     summary = {
         "pairs": len(r), "examples": examples,
@@ -108,7 +109,38 @@ def simulate(data: Path, examples: int, seed: int) -> dict:
         "nine_sure_change_points_max": float(100 * np.max([abs(x["nine_sure_after"] - x["nine_sure_before"]) for x in r])),
         "fit_seconds_max": float(np.max([x["fit_s"] for x in r])),
     }
-    return {"summary": summary, "pairs": rows}
+    return {"summary": summary, "pairs": rows, "adapt": adapt}
+
+
+# The two-form signs of docs/models.md: people whose way of a built-in sign the model hears as
+# another sign.
+ADAPT_CASES = (("no", "g4cio"), ("no", "shreebandal"), ("no", "ad-codex"), ("please", "himadrir"),
+               ("sorry", "shivanagalla"))
+
+
+def _adaptations(clf, desc, probs, lab_of, who, side, backgrounds, examples, rng) -> list[dict]:
+    """`--adapt` on the two-form signs: the person's other sequences of the sign, right at 0.8
+    before and after; how often anyone else's sequence of another sign newly gets it."""
+    own = clf.model_labels
+    out = []
+    for sign, person in ADAPT_CASES:
+        mine = np.flatnonzero((who == person) & (lab_of == sign))
+        if len(mine) < examples + 3:
+            continue
+        ex = rng.choice(mine, examples, replace=False)
+        rest = np.setdiff1d(mine, ex)
+        bank_half = 1 - side[who == person][0]
+        bg = backgrounds[bank_half]
+        m = CustomMatcher(CustomSigns([fit(sign, desc[ex], bg, adapts=True)]), own, bg.project, NOT_SIGNS)
+        q = m.apply_many(probs, desc)
+        k = own.index(sign)
+        evaluated = (side != bank_half) | (who == person)
+        else_ = evaluated & (lab_of != sign)
+        out.append({"sign": sign, "person": person, "tested": int(len(rest)),
+                    "right_before": float((probs[rest, k] >= 0.8).mean()),
+                    "right_after": float((q[rest, k] >= 0.8).mean()),
+                    "newly_fires_else": float(((q[else_, k] >= 0.8) & (probs[else_, k] < 0.8)).mean())})
+    return out
 
 
 # VmHWM, not ru_maxrss: a child's ru_maxrss starts from its parent's size at fork, exec or not.
@@ -213,6 +245,9 @@ def main() -> None:
               f"others {x['recall_others']:.2f}  fires on everything else {100 * x['fires_else']:.2f}%  "
               f"nine {100 * x['nine_before']:.2f} -> {100 * x['nine_after']:.2f}")
     print(json.dumps(out["summary"], indent=1))
+    for x in out["adapt"]:
+        print(f"--adapt {x['sign']:7s} {x['person']:14s} their other {x['tested']:3d}: right at 0.8 "
+              f"{x['right_before']:.2f} -> {x['right_after']:.2f}; newly on everything else {100 * x['newly_fires_else']:.2f}%")
     if args.cost:
         out["cost"] = cost(args.data, video=args.data.parent / "videos" / "sharkawy-demo.mp4")
         print(json.dumps(out["cost"], indent=1))
