@@ -46,15 +46,20 @@ def load_classifier(cfg: RunConfig) -> Classifier:
 def custom_matcher(classifier: Classifier, signs: CustomSigns, where: str, not_signs: Sequence[str]) -> CustomMatcher:
     """The matcher of `signs` for this model; DataError naming the file and the sign when a
     sign cannot go with it (a new sign named like one of the model's, an adaptation of a sign
-    the model does not have)."""
+    the model does not have, a sign fitted with another background)."""
     own = classifier.model_labels
+    background = load_background()
     for s in signs.signs:
+        fix = f"signd enroll --remove {s.name}, then enroll it again"
         if s.adapts and s.name not in own:
             raise DataError(f"{where}: {s.name!r} adapts a built-in sign, but the model {classifier.name} "
-                            f"has no such sign ({', '.join(own)})")
+                            f"has no such sign ({', '.join(own)}): {fix} without --adapt")
         if not s.adapts and s.name in own:
-            raise DataError(f"{where}: {s.name!r} is one of the model's own signs; enroll it with --adapt")
-    return CustomMatcher(signs, own, load_background().project, not_signs)
+            raise DataError(f"{where}: {s.name!r} is one of the model's own signs: {fix} with --adapt")
+        if s.background != background.id:
+            raise DataError(f"{where}: {s.name!r} was fitted with another enroll background "
+                            f"({s.background or 'none'}, this signd has {background.id}): {fix}")
+    return CustomMatcher(signs, own, background.project, not_signs)
 
 
 def attach_custom(classifier: Classifier, cfg: RunConfig) -> None:
@@ -114,12 +119,13 @@ def check_source(source: Source, cfg: RunConfig, checked: Checked) -> None:
         )
 
 
-def preflight(cfg: RunConfig, stop: threading.Event | None = None) -> Checked:
+def preflight(cfg: RunConfig, stop: threading.Event | None = None, classifier: Classifier | None = None) -> Checked:
     """Every check before capturing: the model (manifest, golden outputs) and how it runs, the
     source (found; a file is opened and checked, a camera is not touched), MediaPipe's pose
     model, the socket's group, the broker's password and TLS files. The caller closes
-    `Checked.source` unless it builds the pipeline with it."""
-    classifier = load_classifier(cfg)
+    `Checked.source` unless it builds the pipeline with it. `classifier`: the configured model,
+    already loaded and checked (`load_classifier`)."""
+    classifier = classifier or load_classifier(cfg)
     rec = recognition(cfg, classifier)
     stop = stop or threading.Event()
     source = make_source(cfg.source, stop)

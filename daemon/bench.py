@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from .config import RunConfig, SocketConfig
+from .errors import InputError
 from .events import Event
 from .holistic import HolisticExtractor, new_holistic
 from .layout import TUTORIAL_1662
@@ -214,6 +215,8 @@ def bench(cfg: RunConfig, models: list[str | None], rounds: int = 3, baseline: b
     frames = decode_frames(cfg) if baseline and _is_video(cfg) else None
     if frames is not None:
         alone.append(holistic_alone(frames, cfg.keypoints.model_complexity))
+    if custom_signs and not os.path.isfile(custom_signs):
+        raise InputError(f"--custom-signs: not found: {custom_signs}")
     # Without: a file that does not exist is no custom signs (and never one beside the model).
     variants = [NO_CUSTOM_SIGNS, custom_signs] if custom_signs else [cfg.model.custom_signs]
     for _ in range(rounds):

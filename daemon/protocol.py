@@ -146,9 +146,6 @@ class ProbsEvent(Event):
     probs: dict[str, float]
 
 
-# -- commands ------------------------------------------------------------------------------
-
-
 @register
 @dataclass
 class EnrollEvent(Event):
@@ -165,6 +162,9 @@ class EnrollEvent(Event):
     seconds_left: float
     message: str
     """What to show, in words."""
+
+
+# -- commands ------------------------------------------------------------------------------
 
 
 class ProtocolError(ValueError):

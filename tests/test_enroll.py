@@ -140,6 +140,7 @@ def test_enroll_from_a_signer_file_then_list_and_remove(tmp_path):
     (["wave"], False, "no hand was seen in any example"),
     (["two words"], True, "cannot be a sign's name"),
     (["wave", "--adapt"], True, "is not a built-in sign"),
+    (["wave", "--pause", "-1"], True, "within 0..30"),
 ])
 def test_bad_enrollments_are_one_line_and_write_nothing(tmp_path, args, hands, needle):
     src, out = _signer_file(tmp_path, hands=hands), tmp_path / "signs.json"
@@ -222,7 +223,40 @@ def test_the_shipped_background_matches_the_descriptor():
     bg = load_background()
     assert bg.project.shape == (descriptor.SIZE, descriptor.SIZE) and bg.bank.shape[1] == descriptor.SIZE
     assert (ROOT / "models" / "default" / "enroll-background.npz").stat().st_size < 1 << 20
-    assert wait_until(lambda: True)
+
+
+def test_a_model_that_cannot_say_none_of_mine_has_no_gate():
+    """hello/thanks/iloveyou (the tutorial's model): its softmax is sure of one of them for
+    nearly anything, so a new sign is not held back by it."""
+    sign, d, mine, rest = _real("wave")
+    m = CustomMatcher(CustomSigns([sign]), ["hello", "thanks", "iloveyou"], load_background().project, NOT_SIGNS)
+    q = m.apply_many(np.tile(np.float32([0.95, 0.03, 0.02]), (len(d), 1)), d)
+    assert (q[rest, 3] >= 0.8).mean() >= 0.6
+
+
+def test_identical_examples_are_refused():
+    sign, d, mine, rest = _real("wave")
+    with pytest.raises(ValueError, match="all the same window"):
+        fit("wave", np.repeat(d[rest[:1]], 5, axis=0), load_background())
+
+
+@pytest.mark.parametrize("edit, needle", [
+    (lambda s: {**s, "name": "hello"}, "one of the model's own signs"),
+    (lambda s: {**s, "adapts": True}, "adapts a built-in sign, but the model"),
+    (lambda s: {**s, "background": "0123456789abcdef"}, "fitted with another enroll background"),
+])
+def test_a_sign_that_cannot_go_with_the_model_is_one_line_at_start(tmp_path, edit, needle):
+    sign, _, _ = _fitted()
+    path = save_signs(tmp_path / "signs.json", CustomSigns([sign]))
+    d = json.loads(path.read_text())
+    d["signs"][0] = edit(d["signs"][0])
+    path.write_text(json.dumps(d))
+    cfg = write_config(tmp_path / "signd.toml", model={"custom_signs": str(path)})
+    p = run_signd("run", "--config", str(cfg), "--source", "demo", "--fast")
+    assert p.returncode == 65, p.stderr[-2000:]
+    errors = [line for line in p.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1 and needle in errors[0] and str(path) in errors[0], p.stderr
+    assert "signd enroll --remove" in errors[0]
 
 
 def _camera_session(tmp_path, monkeypatch, examples: int, pause: float):

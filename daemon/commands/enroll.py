@@ -27,7 +27,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--label", help="from a signer file: the label of the sequences to take (default: NAME)")
     p.add_argument("--adapt", action="store_true",
                    help="NAME is a built-in sign: add these examples as another way of signing it")
-    p.add_argument("--pause", type=float, default=2.0, help="camera: seconds of countdown before each example")
+    p.add_argument("--pause", type=float, default=2.0,
+                   help="camera: seconds of countdown before each example (0-30; default 2)")
+    p.add_argument("--labels", help="a model without a manifest: its output names in order, e.g. hello,thanks,iloveyou")
     p.add_argument("--socket", metavar="PATH",
                    help="camera: serve events here while recording, for the kiosk page (default: [socket] path)")
     p.add_argument("--list", action="store_true", help="list the custom signs")
@@ -41,9 +43,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def _config(args: argparse.Namespace):
     from signd.daemon.config import load_config
 
-    model: dict[str, str] = {}
+    model: dict[str, object] = {}
     if args.model:
         model["path"] = args.model
+    if args.labels:
+        model["labels"] = [x.strip() for x in args.labels.split(",") if x.strip()]
     if args.custom_signs:
         model["custom_signs"] = args.custom_signs
     overrides = {"source": {"uri": args.source}, **({"model": model} if model else {})}
@@ -73,10 +77,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"{s.name}\t{kind}\t{len(s.examples)} examples\t{s.source}\t{s.created}")
         return 0
     if args.remove:
-        if not signs.remove(args.remove):
-            raise ConfigError(f"--remove {args.remove}: no such custom sign in {path} ({', '.join(signs.names()) or 'none'})")
+        gone = args.remove.strip().lower()
+        if not signs.remove(gone):
+            raise ConfigError(f"--remove {gone}: no such custom sign in {path} ({', '.join(signs.names()) or 'none'})")
         save_signs(path, signs)
-        print(f"removed {args.remove} from {path}; `systemctl reload signd` (or SIGHUP) to apply")
+        print(f"removed {gone} from {path}; `systemctl reload signd` (or SIGHUP) to apply")
         return 0
     if not args.name:
         raise ConfigError("enroll: give the sign's name (or --list, --remove NAME)")
@@ -84,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
     why = check_name(name)
     if why:
         raise ConfigError(f"enroll: {why}")
+    if not 0 <= args.pause <= 30:
+        raise ConfigError(f"--pause {args.pause:g}: must be within 0..30 seconds")
     if args.examples < MIN_EXAMPLES:
         raise ConfigError(f"--examples {args.examples}: at least {MIN_EXAMPLES} are needed to tell a sign from its noise")
     classifier = load_classifier(cfg)
@@ -101,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         rec = recognition(cfg, classifier)
         record = max(rec.window.seconds or 1.0, 1.0) + 0.5  # the window's span, and time to start
         countdown = ex.Countdown(name, args.examples, args.pause, record) if live else None
-        got = ex.from_source(cfg, args.examples, countdown, classifier.window, rec)
+        got = ex.from_source(cfg, args.examples, countdown, classifier, rec)
     if got.without_hands:
         log.warning("%d windows without a hand in %d frames or more were left out", got.without_hands, MIN_HAND_FRAMES)
     if len(got.windows) == 0:
@@ -111,9 +118,16 @@ def run(args: argparse.Namespace) -> int:
                         f"{MIN_EXAMPLES} are needed; nothing was enrolled")
     if len(got.windows) < args.examples:
         log.warning("%d of %d examples found", len(got.windows), args.examples)
-    sign = fit(name, describe(got.windows, got.layout), load_background(), adapts=args.adapt,
-               source=ex.describe_source(args.source),
-               created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    if got.performances is not None and got.performances < MIN_EXAMPLES:
+        log.warning("the examples come from %d performance(s) of the sign; windows of one overlap, so "
+                    "the threshold fits that performance closely: a clip with the sign made %d times or "
+                    "more holds up better", got.performances, MIN_EXAMPLES)
+    try:
+        sign = fit(name, describe(got.windows, got.layout), load_background(), adapts=args.adapt,
+                   source=ex.describe_source(args.source),
+                   created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    except ValueError as exc:
+        raise DataError(f"{args.source}: {exc}; nothing was enrolled") from None
     replaced = signs.get(name) is not None
     signs.put(sign)
     save_signs(path, signs)

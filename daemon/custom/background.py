@@ -3,7 +3,7 @@
 A custom sign's threshold is set so that only a small share of this background falls within
 it (see `fit`): ten examples of one person say how close their sign comes back, but not how
 close other signs come. It is built once from the shared recordings and ships beside the
-default model (`models/default/enroll-background.npz`, a few hundred KB):
+default model (`models/default/enroll-background.npz`, 79 KB):
 
     python -m signd.daemon.custom.background ../shared/data/signers/*.npz \
         -o models/default/enroll-background.npz
@@ -14,6 +14,7 @@ Nothing in it can be turned back into a picture: it holds 28 averages per sequen
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import sys
 from dataclasses import dataclass
@@ -33,8 +34,8 @@ SIZE = 1500
 MIN_HAND_FRAMES = 3
 _SCALE_FLOOR = 1e-3  # a column that never varies must not divide by zero
 SHRINK = 0.1
-"""How far the within-sign covariance is pulled towards a sphere before it is inverted: 84
-averages of 1,500 sequences are too few for every direction (0.03-0.3 measured alike)."""
+"""How far the within-sign covariance is pulled towards a sphere before it is inverted: a few
+sequences per sign do not pin every direction down (0.03-0.3 measured alike)."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,12 @@ class Background:
     """(N, SIZE) descriptors of sequences of many people, float32."""
     labels: np.ndarray
     """(N,) what each of them is (a sign's name, or blank)."""
+
+    @property
+    def id(self) -> str:
+        """Names the projection: a sign's threshold is a distance in its units, so a sign
+        fitted with another background must be enrolled again."""
+        return hashlib.sha256(np.ascontiguousarray(self.project, np.float32).tobytes()).hexdigest()[:16]
 
 
 def learn_projection(D: np.ndarray, labels: np.ndarray, shrink: float = SHRINK) -> np.ndarray:

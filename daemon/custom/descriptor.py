@@ -7,8 +7,8 @@ stretched (28 values), averaged over the window. Measured on the shared recordin
 (bench/enroll.py, docs/enroll.md): the 60 raw hand-shape coordinates, the other hand and the
 velocities made matching worse (noisy from frame to frame); the mean over the whole window
 matched a person's own sign better than means over its halves, thirds or fifths (recall 0.92
-against 0.89, 0.87, 0.83 at the same share of everything else), as it does not depend on
-where in the window the sign sits.
+against 0.89, 0.87, 0.83 at the same share of everything else, in one screen with the gate of
+the time), as it does not depend on where in the window the sign sits.
 """
 
 from __future__ import annotations
@@ -16,40 +16,22 @@ from __future__ import annotations
 import numpy as np
 
 from signd.daemon.layout import Layout
-from signd.models.features import compute_features
+from signd.models.features import BODY_POINTS, compute_features, hand_seen_column
 
 NAME = "signd-v1-mean/1"
 """Stored with every custom sign: examples described otherwise are not compared."""
 FEATURES = "signd-v1"
-_BODY = 14  # nose, shoulders, elbows, wrists: x, y
-_VIS = 4
-_HAND_BLOCK = 74
-_MAIN = _BODY + _VIS + 2 * _HAND_BLOCK  # the busier hand's block (signd-v1 puts it third)
+_BODY = 2 * len(BODY_POINTS)  # nose, shoulders, elbows, wrists: x, y
+_MAIN = hand_seen_column(FEATURES)  # the busier hand's block starts with its seen flag
+assert _MAIN is not None, "signd-v1 has a main hand block"
+# Its seen flag, wrist (2), palm normal (3), finger direction (3), finger stretch (5).
 COLUMNS = np.array(list(range(_BODY)) + list(range(_MAIN, _MAIN + 14)))
-SEGMENTS = 1
-SIZE = len(COLUMNS) * SEGMENTS
-
-
-_MEANS: dict[int, np.ndarray] = {}
-
-
-def _means(frames: int) -> np.ndarray:
-    """(SEGMENTS, frames): each row averages one part of a window (one product per window,
-    instead of a slice and a mean per part: this runs on every window)."""
-    m = _MEANS.get(frames)
-    if m is None:
-        m = np.zeros((SEGMENTS, frames), np.float32)
-        for i, part in enumerate(np.array_split(np.arange(frames), SEGMENTS)):
-            m[i, part] = 1.0 / len(part)
-        m = _MEANS[frames] = m
-    return m
+SIZE = len(COLUMNS)
 
 
 def describe_features(features: np.ndarray) -> np.ndarray:
     """Windows of `signd-v1` features (..., T, D) -> descriptors (..., SIZE) float32."""
-    x = np.asarray(features, np.float32)[..., COLUMNS]
-    out = _means(x.shape[-2]) @ x
-    return out.reshape(*out.shape[:-2], SIZE)
+    return np.asarray(features, np.float32)[..., COLUMNS].mean(axis=-2)
 
 
 def describe(frames: np.ndarray, layout: Layout) -> np.ndarray:

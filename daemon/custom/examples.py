@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from signd.daemon.assemble import build_pipeline, preflight
+from signd.daemon.classifier import Classifier
 from signd.daemon.config import RunConfig
 from signd.daemon.errors import DataError, SigndError
 from signd.daemon.keypoints import Keypoints
@@ -30,6 +31,7 @@ from signd.daemon.recognizer import Recognition, Recognizer
 from signd.daemon.recordings import load_recording
 
 from .background import MIN_HAND_FRAMES
+from .descriptor import hand_frames
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +42,9 @@ class Examples:
     """(n, T, F) keypoint frames."""
     layout: Layout
     without_hands: int = 0
-    """Windows left out because a hand was in fewer than MIN_HAND_FRAMES of their frames."""
+    """Examples left out because a hand was in fewer than MIN_HAND_FRAMES of their frames."""
+    performances: int | None = None
+    """From a file: how many separate runs of hand-up windows the examples come from."""
 
 
 def from_sequences(path: str, label: str, limit: int) -> Examples:
@@ -55,7 +59,7 @@ def from_sequences(path: str, label: str, limit: int) -> Examples:
 
 
 def _with_hands(windows: np.ndarray, layout: Layout, limit: int) -> Examples:
-    seen = layout.hands(windows).sum(axis=-1)
+    seen = hand_frames(windows, layout)
     keep = seen >= MIN_HAND_FRAMES
     return Examples(np.asarray(windows[keep][:limit], np.float32), layout, int((~keep).sum()))
 
@@ -82,7 +86,7 @@ class _Collector:
 
 
 def stream(cfg: RunConfig, on_tick: Callable[[float, Callable[[Event], None]], bool] | None = None,
-           serve: bool = False) -> tuple[list[Keypoints], Layout, float]:
+           serve: bool = False, classifier: Classifier | None = None) -> tuple[list[Keypoints], Layout, float]:
     """The keypoints of `cfg`'s source as `signd run` takes them, and the time.monotonic() of
     the first. `on_tick(elapsed, post)` is called every half-tenth of a second from then on,
     with a way to publish events; False ends the source.
@@ -91,7 +95,7 @@ def stream(cfg: RunConfig, on_tick: Callable[[float, Callable[[Event], None]], b
     from signd.daemon.publishers.socket import SocketPublisher
     from signd.daemon.service import Service
 
-    checked = preflight(cfg)
+    checked = preflight(cfg, classifier=classifier)
     publishers: list[Publisher] = [_Nothing()]
     facts = Service(cfg, sinks=[])  # hello, status and describe, as the daemon answers them
     facts.state = "enrolling"
@@ -149,15 +153,18 @@ def windows_of(frames: list[Keypoints], layout: Layout, length: int, recognition
 
 def spread(windows: np.ndarray, layout: Layout, limit: int) -> Examples:
     """`limit` windows spread evenly over those where a hand is up in most frames (else in at
-    least MIN_HAND_FRAMES): the sign, not the moments before and after it."""
-    seen = layout.hands(windows).sum(axis=-1)
+    least MIN_HAND_FRAMES): the sign, not the moments before and after it. `performances` counts
+    the runs of such windows: windows of one run overlap, so they say less about how the sign
+    varies than as many separate performances."""
+    seen = hand_frames(windows, layout)
     T = windows.shape[1]
     for need in (2 * T // 3, MIN_HAND_FRAMES):
         idx = np.flatnonzero(seen >= need)
         if len(idx) >= min(limit, 3):
             break
     pick = idx[np.unique(np.linspace(0, len(idx) - 1, min(limit, len(idx))).round().astype(int))] if len(idx) else idx
-    return Examples(windows[pick], layout, int((seen < MIN_HAND_FRAMES).sum()))
+    runs = int(len(idx) > 0) + int((np.diff(idx) > 1).sum()) if len(idx) else 0
+    return Examples(windows[pick], layout, 0, runs)
 
 
 class Countdown:
@@ -200,17 +207,17 @@ class Countdown:
             self._said = event.message
 
 
-def from_source(cfg: RunConfig, limit: int, countdown: Countdown | None, length: int,
+def from_source(cfg: RunConfig, limit: int, countdown: Countdown | None, classifier: Classifier,
                 recognition: Recognition) -> Examples:
     """Examples from what `signd run` would play: a file's hand-up windows spread evenly, or,
     with `countdown` (a camera), the window of each countdown with the most hand frames."""
     cfg = replace(cfg, source=replace(cfg.source, fast=not countdown, repeat=1))
-    frames, layout, t0 = stream(cfg, countdown, serve=countdown is not None)
-    windows, times = windows_of(frames, layout, length, recognition)
+    frames, layout, t0 = stream(cfg, countdown, serve=countdown is not None, classifier=classifier)
+    windows, times = windows_of(frames, layout, classifier.window, recognition)
     if countdown is None or not len(windows):
         return spread(windows, layout, limit)
     times = times - t0
-    seen = layout.hands(windows).sum(axis=-1)
+    seen = hand_frames(windows, layout)
     picked, without = [], 0
     for a, b in countdown.spans:
         inside = np.flatnonzero((times >= a) & (times <= b + 0.5))

@@ -7,7 +7,7 @@ Fitting (`fit`) keeps the examples' descriptors and sets one threshold: the smal
     any of the same name) falls.
 Distances are taken after the background's projection (scaled, whitened within signs).
 Measured on the shared recordings (docs/enroll.md, bench/enroll.py): the first bound alone let
-custom signs fire on 7-17% of everything else; with the second, ~0.4%.
+custom signs fire on 7-17% of everything else; with the second, 0.3%.
 
 Matching (`CustomMatcher.apply`) turns the model's probabilities (K,) into K + C: a window
 within the threshold t of a custom sign's example (distance d <= t) gives that sign the score
@@ -16,7 +16,8 @@ smoother threshold) and scales the model's probabilities by what is left; a wind
 every threshold leaves the model's probabilities as they are; so the smoother and every event treat
 a custom sign like any other. A new sign does not take a window that the model gives to one of
 its own signs with 0.9 or more, unless it is within half its threshold: the nine signs keep
-their accuracy (measured: moves by 0.24 points at most). Extra examples of a
+their accuracy (measured: moves by 0.3 points at most). A model without a rest or `other`
+label has no gate: its softmax is sure of one of its signs for nearly anything. Extra examples of a
 built-in sign (`adapts`) add their score to that sign instead, and do override the model:
 they exist because the model hears something else in this person's sign.
 """
@@ -49,11 +50,12 @@ def fit(name: str, examples: np.ndarray, background: Background, *, adapts: bool
     d = np.sqrt(((e[:, None, :] - e[None]) ** 2).sum(-1))
     np.fill_diagonal(d, np.inf)
     own = LOO_FACTOR * float(d.min(axis=1).max())
+    if own <= 1e-6:
+        raise ValueError("the examples are all the same window; record the sign several times")
     bank = background.bank[background.labels != name] @ background.project
     near = np.sqrt(((bank[:, None, :] - e[None]) ** 2).sum(-1)).min(axis=1)
     others = float(np.quantile(near, BACKGROUND_SHARE)) if len(near) else own
-    threshold = max(min(own, others), 1e-6)
-    return CustomSign(name, ex, threshold, adapts, source, created)
+    return CustomSign(name, ex, min(own, others), adapts, source, created, background.id)
 
 
 class CustomMatcher:
@@ -69,7 +71,10 @@ class CustomMatcher:
         new = {n: len(labels) + i for i, n in enumerate(self.new_labels)}
         self._column = np.array([labels.index(s.name) if s.adapts else new[s.name] for s in self.signs], int)
         self._gated = np.array([not s.adapts for s in self.signs], bool)
-        self._own = np.array([i for i, n in enumerate(labels) if n not in not_signs], int)
+        # The gate needs a model that can say "none of mine" (rest, other): a tutorial model's
+        # softmax over three signs is sure of one of them for nearly anything.
+        can_refuse = any(n in not_signs for n in labels)
+        self._own = np.array([i for i, n in enumerate(labels) if n not in not_signs and can_refuse], int)
         self._project = np.asarray(project, np.float32)
         self._examples = (np.concatenate([s.examples for s in self.signs]) @ self._project
                           if self.signs else np.zeros((0, len(project)), np.float32))

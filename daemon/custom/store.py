@@ -43,6 +43,9 @@ class CustomSign:
     adapts: bool = False
     source: str = ""
     created: str = ""
+    background: str = ""
+    """The id of the background it was fitted with (`Background.id`): its threshold is in
+    that background's units."""
 
 
 @dataclass
@@ -83,7 +86,7 @@ def _sign(path: Path, i: int, obj: object) -> CustomSign:
     where = f"signs[{i}]"
     if not isinstance(obj, dict):
         raise _bad(path, where, "not an object")
-    unknown = set(obj) - {"name", "adapts", "threshold", "examples", "source", "created"}
+    unknown = set(obj) - {"name", "adapts", "threshold", "examples", "source", "created", "background"}
     if unknown:
         raise _bad(path, f"{where}.{sorted(unknown)[0]}", "unknown key")
     name = obj.get("name")
@@ -102,7 +105,8 @@ def _sign(path: Path, i: int, obj: object) -> CustomSign:
     adapts = obj.get("adapts", False)
     if not isinstance(adapts, bool):
         raise _bad(path, f"{where}.adapts", f"{adapts!r} is not true or false")
-    return CustomSign(name, ex, float(thr), adapts, str(obj.get("source", "")), str(obj.get("created", "")))
+    return CustomSign(name, ex, float(thr), adapts, str(obj.get("source", "")), str(obj.get("created", "")),
+                      str(obj.get("background", "")))
 
 
 def load_signs(path: str | os.PathLike[str]) -> CustomSigns:

@@ -28,11 +28,12 @@ __all__ = ["Frame", "Source", "SourceKind", "is_live", "make_source"]
 
 _CAMERA = re.compile(r"^camera(?::(\d+))?$")
 _PICAMERA = re.compile(r"^picamera2(?::(\d+))?$")
+_DEVICE = re.compile(r"^/dev/video\d+$")
 
 
 def is_live(spec: str) -> bool:
     """Whether `spec` names a camera (frames come at the device's pace, not from a file)."""
-    return bool(_CAMERA.match(spec) or _PICAMERA.match(spec) or re.match(r"^/dev/video\d+$", spec))
+    return bool(_CAMERA.match(spec) or _PICAMERA.match(spec) or _DEVICE.match(spec))
 
 
 def make_source(config: SourceConfig, stop: threading.Event) -> Source:
@@ -42,7 +43,7 @@ def make_source(config: SourceConfig, stop: threading.Event) -> Source:
         return DemoSource(stop, config)
     if m := _CAMERA.match(spec):
         return CameraSource(int(m.group(1) or 0), stop, config)
-    if re.match(r"^/dev/video\d+$", spec):
+    if _DEVICE.match(spec):
         return CameraSource(spec, stop, config)
     if m := _PICAMERA.match(spec):
         return PiCamera2Source(stop, config, camera_num=int(m.group(1) or 0))
