@@ -30,10 +30,10 @@ import numpy as np
 from signd.daemon.classifier import Classifier
 from signd.daemon.config import default_model_path
 from signd.daemon.custom import descriptor
-from signd.daemon.custom.background import MIN_HAND_FRAMES, background_of
+from signd.daemon.custom.background import background_of
 from signd.daemon.custom.matcher import CustomMatcher, fit
 from signd.daemon.custom.store import CustomSigns
-from signd.daemon.layout import POSE_HANDS_258
+from signd.daemon.layout import MIN_HAND_FRAMES, POSE_HANDS_258
 from signd.models.dataset import load_signers
 
 REST = ("blank",)
@@ -47,7 +47,7 @@ def simulate(data: Path, examples: int, seed: int) -> dict:
     frames = np.concatenate([s.X for s in signers])
     lab_of = np.array([lab for s in signers for lab in s.labels])
     who = np.array([s.name for s in signers for _ in s.labels])
-    keep = descriptor.hand_frames(frames, POSE_HANDS_258) >= MIN_HAND_FRAMES
+    keep = POSE_HANDS_258.hand_frames(frames) >= MIN_HAND_FRAMES
     frames, lab_of, who = frames[keep], lab_of[keep], who[keep]
     desc = descriptor.describe(frames, POSE_HANDS_258)
     probs = np.stack([clf.model.predict(clf.inputs(x, POSE_HANDS_258)) for x in frames])

@@ -14,6 +14,9 @@ import numpy as np
 POSE_LANDMARKS = 33
 FACE_LANDMARKS = 468
 HAND_LANDMARKS = 21
+MIN_HAND_FRAMES = 3
+"""Every sign is made with the hands: a sequence or window with a hand found in fewer frames
+than this shows none (training sets such sequences aside; enrolling leaves such examples out)."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,10 @@ class Layout:
         lh = np.any(frames[..., self.left_hand] != 0, axis=-1)
         rh = np.any(frames[..., self.right_hand] != 0, axis=-1)
         return lh | rh
+
+    def hand_frames(self, windows: np.ndarray) -> np.ndarray:
+        """In how many frames a hand was seen, per window (..., T, F)."""
+        return self.hands(windows).sum(axis=-1)
 
 
 TUTORIAL_1662 = Layout(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from signd.daemon.layout import layout_for_size
+from signd.daemon.layout import MIN_HAND_FRAMES, layout_for_size
 
 from .dataset import REST_LABEL, Signer
 
@@ -18,7 +18,6 @@ from .dataset import REST_LABEL, Signer
 # 3 of 30 frames: one signer (matthewbradon, who sits with the hands below the picture) has
 # 78 of their 90 vocabulary sequences below it; the other 50 signers have 0-5 vocabulary
 # sequences each (0-8 with their other signs).
-MIN_HAND_FRAMES = 3
 HANDS_EVIDENCE = (f"a sign's sequence with a hand found in fewer than {MIN_HAND_FRAMES} of its frames "
                   "does not show the sign (every sign here is made with the hands)")
 
@@ -56,7 +55,7 @@ def hands_unseen(signer: Signer) -> np.ndarray:
     layout = layout_for_size(signer.X.shape[-1]) if signer.X.ndim == 3 else None
     if layout is None or not len(signer.X):
         return np.zeros(len(signer.labels), bool)
-    return (layout.hands(signer.X).sum(axis=-1) < MIN_HAND_FRAMES) & (np.array(signer.labels) != REST_LABEL)
+    return (layout.hand_frames(signer.X) < MIN_HAND_FRAMES) & (np.array(signer.labels) != REST_LABEL)
 
 
 def listed(signer: Signer) -> np.ndarray:

@@ -59,10 +59,11 @@ def _config(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from signd.daemon.assemble import load_classifier, recognition
     from signd.daemon.custom import examples as ex
-    from signd.daemon.custom.background import MIN_HAND_FRAMES, load_background
+    from signd.daemon.custom.background import load_background
     from signd.daemon.custom.descriptor import describe
     from signd.daemon.custom.matcher import fit
     from signd.daemon.custom.store import MIN_EXAMPLES, check_name, load_signs, save_signs
+    from signd.daemon.layout import MIN_HAND_FRAMES
     from signd.daemon.sources import is_live
     from signd.daemon.sources.replay import is_keypoint_stream
 

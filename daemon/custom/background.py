@@ -24,14 +24,13 @@ from pathlib import Path
 import numpy as np
 
 from signd.daemon.errors import DataError, SigndError, require_readable
-from signd.daemon.layout import POSE_HANDS_258
+from signd.daemon.layout import MIN_HAND_FRAMES, POSE_HANDS_258
 
 from . import descriptor
 
 FORMAT = "signd-enroll-background/2"
 SIZE = 1500
 """Sequences in the shipped background: 0.5% of it is 7 sequences, enough to place a threshold."""
-MIN_HAND_FRAMES = 3
 _SCALE_FLOOR = 1e-3  # a column that never varies must not divide by zero
 SHRINK = 0.1
 """How far the within-sign covariance is pulled towards a sphere before it is inverted: a few
@@ -101,7 +100,7 @@ def build_background(paths: list[str], size: int = SIZE, seed: int = 0) -> Backg
 
     descs, labels = [], []
     for s in load_signers(list(paths), POSE_HANDS_258):
-        keep = descriptor.hand_frames(s.X, POSE_HANDS_258) >= MIN_HAND_FRAMES
+        keep = POSE_HANDS_258.hand_frames(s.X) >= MIN_HAND_FRAMES
         descs.append(descriptor.describe(s.X[keep], POSE_HANDS_258))
         labels += [lab for lab, k in zip(s.labels, keep, strict=True) if k]
     return background_of(np.concatenate(descs), np.array(labels), size, seed)

@@ -38,7 +38,3 @@ def describe(frames: np.ndarray, layout: Layout) -> np.ndarray:
     """Windows of keypoint frames (..., T, layout.size) -> descriptors (..., SIZE)."""
     return describe_features(compute_features(frames, layout, FEATURES))
 
-
-def hand_frames(frames: np.ndarray, layout: Layout) -> np.ndarray:
-    """Per window (..., T, F): in how many frames a hand was seen."""
-    return layout.hands(np.asarray(frames)).sum(axis=-1)

@@ -24,14 +24,11 @@ from signd.daemon.classifier import Classifier
 from signd.daemon.config import RunConfig
 from signd.daemon.errors import DataError, SigndError
 from signd.daemon.keypoints import Keypoints
-from signd.daemon.layout import Layout
+from signd.daemon.layout import MIN_HAND_FRAMES, Layout
 from signd.daemon.protocol import EnrollEvent, Event
 from signd.daemon.publishers.base import Publisher
 from signd.daemon.recognizer import Recognition, Recognizer
 from signd.daemon.recordings import load_recording
-
-from .background import MIN_HAND_FRAMES
-from .descriptor import hand_frames
 
 log = logging.getLogger(__name__)
 
@@ -59,20 +56,9 @@ def from_sequences(path: str, label: str, limit: int) -> Examples:
 
 
 def _with_hands(windows: np.ndarray, layout: Layout, limit: int) -> Examples:
-    seen = hand_frames(windows, layout)
+    seen = layout.hand_frames(windows)
     keep = seen >= MIN_HAND_FRAMES
     return Examples(np.asarray(windows[keep][:limit], np.float32), layout, int((~keep).sum()))
-
-
-class _Nothing(Publisher):
-    name = "enroll"
-    dropped = 0
-
-    def wants(self, event: Event) -> bool:
-        return False
-
-    def publish(self, event: Event) -> None:  # pragma: no cover - wants() is always False
-        pass
 
 
 class _Collector:
@@ -96,7 +82,7 @@ def stream(cfg: RunConfig, on_tick: Callable[[float, Callable[[Event], None]], b
     from signd.daemon.service import Service
 
     checked = preflight(cfg, classifier=classifier)
-    publishers: list[Publisher] = [_Nothing()]
+    publishers: list[Publisher] = []
     facts = Service(cfg, sinks=[])  # hello, status and describe, as the daemon answers them
     facts.state = "enrolling"
     if serve and (cfg.socket.path or cfg.socket.tcp):
@@ -156,7 +142,7 @@ def spread(windows: np.ndarray, layout: Layout, limit: int) -> Examples:
     least MIN_HAND_FRAMES): the sign, not the moments before and after it. `performances` counts
     the runs of such windows: windows of one run overlap, so they say less about how the sign
     varies than as many separate performances."""
-    seen = hand_frames(windows, layout)
+    seen = layout.hand_frames(windows)
     T = windows.shape[1]
     for need in (2 * T // 3, MIN_HAND_FRAMES):
         idx = np.flatnonzero(seen >= need)
@@ -217,7 +203,7 @@ def from_source(cfg: RunConfig, limit: int, countdown: Countdown | None, classif
     if countdown is None or not len(windows):
         return spread(windows, layout, limit)
     times = times - t0
-    seen = hand_frames(windows, layout)
+    seen = layout.hand_frames(windows)
     picked, without = [], 0
     for a, b in countdown.spans:
         inside = np.flatnonzero((times >= a) & (times <= b + 0.5))

@@ -95,7 +95,7 @@ class CustomMatcher:
 
     def apply_many(self, probs: np.ndarray, desc: np.ndarray) -> np.ndarray:
         """Model probabilities (N, K) and window descriptors (N, SIZE) -> (N, K + C)."""
-        p = np.asarray(probs, np.float32).reshape(len(desc) if np.ndim(desc) == 2 else 1, -1)
+        p = np.asarray(probs, np.float32)
         out = np.zeros((len(p), len(self.labels)), np.float32)
         out[:, : p.shape[1]] = p
         if not self.signs:

@@ -17,12 +17,15 @@ import json
 import math
 import os
 import re
+import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from signd.daemon.errors import DataError, OutputError
+from signd.daemon.textfile import read_text
+from signd.models.manifest import default_file_mode
 
 from . import descriptor
 
@@ -113,18 +116,15 @@ def load_signs(path: str | os.PathLike[str]) -> CustomSigns:
     """The custom signs in `path`; an empty set when it does not exist; DataError when it is
     not a custom-signs file (truncated, edited by hand, another descriptor)."""
     p = Path(path)
-    try:
-        if p.stat().st_size > MAX_BYTES:
-            raise _bad(p, "", f"{p.stat().st_size} bytes is more than a custom-signs file holds")
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    if not os.path.lexists(p):
         return CustomSigns()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise _bad(p, "", f"cannot be read ({exc})") from None
+    text = read_text(p, "custom signs", DataError, MAX_BYTES)
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
         raise _bad(p, "", f"not JSON (line {exc.lineno}: {exc.msg}); truncated?") from None
+    except RecursionError:
+        raise _bad(p, "", "not JSON that can be read (values nested too deeply)") from None
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise _bad(p, "format", f"expected {FORMAT!r}")
     if obj.get("descriptor") != descriptor.NAME:
@@ -151,14 +151,19 @@ def save_signs(path: str | os.PathLike[str], signs: CustomSigns) -> Path:
     p = Path(path)
     text = json.dumps({"format": FORMAT, "descriptor": descriptor.NAME,
                        "signs": [_as_json(s) for s in signs.signs]}, separators=(",", ":")) + "\n"
-    tmp = p.with_name(f".{p.name}.tmp")
+    tmp: str | None = None
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
+        # A name of its own (two enrolls at once must not write into one temporary file), and
+        # the mode open() would give, as for the model's manifest.
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, default_file_mode())
         os.replace(tmp, p)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         raise OutputError(f"{p}: cannot write the custom signs ({exc.strerror or exc})") from None
     return p
