@@ -234,6 +234,33 @@ def refold(X: np.ndarray, layout: Layout, rng: np.random.Generator) -> np.ndarra
     return out
 
 
+# Signs that are a hand shape held up (I-love-you): a held frame of theirs is still the sign.
+HELD_SIGNS = ("iloveyou",)
+
+
+def hold(X: np.ndarray, layout: Layout, rng: np.random.Generator, sway: float = 0.003) -> tuple[np.ndarray, np.ndarray]:
+    """Each sequence's pose and hands at one moment of its middle half (a frame with a hand),
+    held for the whole window with a slow sway: a hand shape shown, not a sign made (a letter,
+    MOTHER's thumb on the chin, a hand held up to the camera). Returns the held sequences and
+    (N,) which of them had a hand to hold."""
+    n, T = X.shape[:2]
+    seen = np.any(X[..., layout.left_hand] != 0, -1) | np.any(X[..., layout.right_hand] != 0, -1)
+    middle = (np.arange(T) >= T // 4) & (np.arange(T) < 3 * T // 4)
+    weight = (seen & middle).astype(np.float64) + 1e-9
+    cum = np.cumsum(weight / weight.sum(axis=1, keepdims=True), axis=1)
+    t = np.minimum((cum < rng.random((n, 1))).sum(axis=1), T - 1)
+    out = np.repeat(X[np.arange(n), t][:, None], T, axis=1)
+    # One slow drift per sequence and axis, shared by every point: the whole person sways.
+    drift = rng.normal(0.0, sway, (n, T, 2)).cumsum(axis=1) * 0.3
+    offset = np.zeros(X.shape, np.float32)
+    for part, step in ((layout.pose, 4), (layout.left_hand, 3), (layout.right_hand, 3)):
+        cols = np.arange(part.start, part.stop)
+        for axis in (0, 1):
+            offset[..., cols[(cols - part.start) % step == axis]] = drift[..., axis:axis + 1]
+    out = np.where(out != 0, out + offset, 0.0).astype(np.float32)
+    return jitter(out, rng, sigma=0.002).astype(np.float32), (seen & middle).any(axis=1)
+
+
 def shift_in_time(X: np.ndarray, layout: Layout, shift: np.ndarray,
                   rest: np.ndarray | None = None) -> np.ndarray:
     """Sequences moved by `shift` (N,) frames (positive: later), the frames that come in

@@ -140,7 +140,10 @@ def _model_section(name: str, manifest: Any, size: int, train: dict[str, Any]) -
         "sign of the data (86 of them: letters, good, eat, i, you, ...) as `other`; recorded "
         f"`blank` and synthetic rest; {train.get('copies')} augmented copies of every sequence "
         f"(up to {train.get('rare_boost')}x for signs with few sequences), the signs' movements "
-        "made with other hand shapes as `other`; class-balanced, `other` weighing "
+        "made with other hand shapes as `other`, "
+        f"{_f(train.get('hold_fraction', 0.0), '.2f')} x (1 + copies) of the signs' sequences held "
+        "still at one frame as `other` (a hand shape shown is not a sign; I-love-you left out); "
+        "class-balanced, `other` weighing "
         f"{_f(train.get('other_weight', 1.0), 'g')} x one sign; {train.get('epochs')} epochs.",
         f"- how it is run (manifest `runtime`): `{json.dumps(manifest.runtime.to_dict())}`.", "",
     ]

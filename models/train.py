@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 OTHER_SHAPES = True
 OTHER_WEIGHT = 1.0
+HOLD_FRACTION = 1 / 6
 # (epochs, early-stopping patience) per network. The tutorial stops early on a random tenth of
 # its sequences, as the seed did. The default trains a fixed number of epochs: a same-signer
 # split says little about new signers. 20: on the first fold of the grouped cross-validation,
@@ -61,6 +62,9 @@ class TrainConfig:
     # unknown firing 27% -> 21% of sequences for mean per person 0.866 -> 0.846 and help
     # recall 0.82 -> 0.56, about what a higher threshold trades (docs/models.md), so 1 stays.
     other_weight: float = OTHER_WEIGHT
+    # Share of the signs' sequences (times 1 + copies) also given held still as `other`
+    # (augment.hold): a hand shape shown is not a sign; I-love-you, a held shape, is left out.
+    hold_fraction: float = HOLD_FRACTION
     hands_gone: float = 0.05  # per side: share of augmented sequences whose hand is never detected
     # After training: the rest logit is lowered by this x the share of frames with a hand
     # (architectures.set_rest_penalty). Rest means hands down or absent; most signs the model
@@ -199,6 +203,14 @@ def training_set(X: np.ndarray, y: np.ndarray, labels: list[str], cfg: TrainConf
         for p, label in parts:
             xs.append(p.astype(np.float32))
             ys.append(np.full(len(p), label, np.int64))
+    if cfg.hold_fraction and OTHER_LABEL in labels:
+        shown = [i for i, c in enumerate(labels) if c not in (REST_LABEL, OTHER_LABEL, *aug.HELD_SIGNS)]
+        idx = np.nonzero(np.isin(y, shown))[0]
+        if len(idx):
+            idx = rng.choice(idx, int(len(idx) * cfg.hold_fraction * (1 + cfg.copies)), replace=True)
+            held, ok = aug.hold(aug.augment(X[idx], layout, rng), layout, rng)
+            xs.append(held[ok])
+            ys.append(np.full(int(ok.sum()), labels.index(OTHER_LABEL), np.int64))
     return np.concatenate(xs), np.concatenate(ys)
 
 

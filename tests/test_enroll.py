@@ -211,7 +211,8 @@ def test_enroll_from_a_real_clip_then_signd_run_gives_it(tmp_path):
     rec = tmp_path / "drink.npz"
     assert _events("--config", str(cfg), "--source", str(videos / "wavely-drink.mp4"),
                    "--record-keypoints", str(rec)) == ["drink"]
-    assert _events("--config", str(cfg), "--source", str(videos / "sharkawy-hello.mp4")) == ["hello"]
+    # A clip of one of the nine still gives what it gave without the new sign.
+    assert _events("--config", str(cfg), "--source", str(videos / "hello.mp4")) == ["hello"]
     out2 = tmp_path / "from-recording.json"
     p = run_signd("enroll", "drink", "--source", str(rec), "--custom-signs", str(out2))
     assert p.returncode == 0, p.stderr[-2000:]

@@ -100,6 +100,43 @@ def test_augmentation_keeps_missing_parts_missing():
     assert np.isfinite(rest).all()
 
 
+def test_held_hand_shape_is_still_and_keeps_what_was_missing():
+    rng = np.random.default_rng(0)
+    lay = POSE_HANDS_258
+    X = synthetic_recording(2).X.copy()
+    X[0, :, lay.left_hand] = 0.0
+    X[0, :, lay.right_hand] = 0.0  # a sequence with no hand at all has nothing to hold
+    held, ok = aug.hold(X, lay, rng)
+    assert held.shape == X.shape and np.isfinite(held).all()
+    assert not ok[0] and ok[1:].all()
+    # Zeros stay zeros: a part the detector missed in the held frame is missing throughout.
+    for i in np.nonzero(ok)[0]:
+        assert np.array_equal(held[i] != 0, np.repeat(held[i, :1] != 0, len(X[i]), axis=0))
+    # Still: a frame-to-frame change far below the recordings' own movement.
+    move = lambda A: np.abs(np.diff(A[ok][..., lay.right_hand], axis=1)).mean()  # noqa: E731
+    assert move(held) < 0.5 * move(X)
+
+
+def test_held_shapes_are_learnt_as_other_from_moving_signs_only():
+    from signd.models.train import TrainConfig, training_set
+
+    rec = synthetic_recording(4)
+    labels = ["blank", *rec.labels, "other"]
+    y = rec.y + 1
+    n_plain = len(training_set(rec.X, y, labels, TrainConfig(hold_fraction=0.0), np.random.default_rng(0))[0])
+    cfg = TrainConfig(hold_fraction=0.5)
+    X, Y = training_set(rec.X, y, labels, cfg, np.random.default_rng(0))
+    held = X[n_plain:]
+    # hello and thanks move (iloveyou is a held shape): 8 sequences x 0.5 x (1 + copies).
+    assert len(held) == int(8 * 0.5 * (1 + cfg.copies))
+    assert (Y[n_plain:] == labels.index("other")).all()
+    right = held[..., POSE_HANDS_258.right_hand]
+    assert np.abs(np.diff(right, axis=1)).mean() < 0.01
+    # Without an `other` class there is nothing to call them.
+    no_other = ["blank", *rec.labels]
+    assert len(training_set(rec.X, y, no_other, cfg, np.random.default_rng(0))[0]) == n_plain
+
+
 def test_tiny_training_run_writes_a_verified_model(tmp_path, two_signers):
     out = tmp_path / "tiny"
     # float32: a 3-epoch model's outputs are near ties, which float16 may flip (convert refuses
