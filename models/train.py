@@ -206,8 +206,9 @@ def training_set(X: np.ndarray, y: np.ndarray, labels: list[str], cfg: TrainConf
     if cfg.hold_fraction and OTHER_LABEL in labels:
         shown = [i for i, c in enumerate(labels) if c not in (REST_LABEL, OTHER_LABEL, *aug.HELD_SIGNS)]
         idx = np.nonzero(np.isin(y, shown))[0]
-        if len(idx):
-            idx = rng.choice(idx, int(len(idx) * cfg.hold_fraction * (1 + cfg.copies)), replace=True)
+        n_held = int(len(idx) * cfg.hold_fraction * (1 + cfg.copies))
+        if n_held:
+            idx = rng.choice(idx, n_held, replace=True)
             held, ok = aug.hold(aug.augment(X[idx], layout, rng), layout, rng)
             xs.append(held[ok])
             ys.append(np.full(int(ok.sum()), labels.index(OTHER_LABEL), np.int64))
