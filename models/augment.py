@@ -244,21 +244,19 @@ def hold(X: np.ndarray, layout: Layout, rng: np.random.Generator, sway: float = 
     MOTHER's thumb on the chin, a hand held up to the camera). Returns the held sequences and
     (N,) which of them had a hand to hold."""
     n, T = X.shape[:2]
-    seen = np.any(X[..., layout.left_hand] != 0, -1) | np.any(X[..., layout.right_hand] != 0, -1)
+    seen = layout.hands(X)
     middle = (np.arange(T) >= T // 4) & (np.arange(T) < 3 * T // 4)
     weight = (seen & middle).astype(np.float64) + 1e-9
     cum = np.cumsum(weight / weight.sum(axis=1, keepdims=True), axis=1)
     t = np.minimum((cum < rng.random((n, 1))).sum(axis=1), T - 1)
-    out = np.repeat(X[np.arange(n), t][:, None], T, axis=1)
+    still = np.repeat(X[np.arange(n), t][:, None], T, axis=1)
     # One slow drift per sequence and axis, shared by every point: the whole person sways.
-    drift = rng.normal(0.0, sway, (n, T, 2)).cumsum(axis=1) * 0.3
-    offset = np.zeros(X.shape, np.float32)
-    for part, step in ((layout.pose, 4), (layout.left_hand, 3), (layout.right_hand, 3)):
-        cols = np.arange(part.start, part.stop)
-        for axis in (0, 1):
-            offset[..., cols[(cols - part.start) % step == axis]] = drift[..., axis:axis + 1]
-    out = np.where(out != 0, out + offset, 0.0).astype(np.float32)
-    return jitter(out, rng, sigma=0.002).astype(np.float32), (seen & middle).any(axis=1)
+    drift = (rng.normal(0.0, sway, (n, T, 2)).cumsum(axis=1) * 0.3).astype(np.float32)[:, :, None, :]
+    pose, lh, rh = _parts(still, layout)
+    for pts in (pose, lh, rh):
+        xy = pts[..., :2]
+        pts[..., :2] = np.where(xy != 0, xy + drift, 0.0)
+    return jitter(_join(still, layout, pose, lh, rh), rng, sigma=0.002), (seen & middle).any(axis=1)
 
 
 def shift_in_time(X: np.ndarray, layout: Layout, shift: np.ndarray,
