@@ -19,6 +19,7 @@ from signd.daemon.errors import InputError
 from signd.daemon.smoothing import SmoothingConfig
 from signd.models.manifest import read_manifest
 
+from .crossval import RECALL_FLOOR, per_person
 from .features import compute_features
 
 
@@ -194,6 +195,16 @@ def _cv_section(cv: dict[str, Any]) -> list[str]:
                          f"{_f(t['rest_false_per_minute'], '.2f')} ({t['rest_false_events']} in "
                          f"{t['rest_seconds'] / 60:.1f} min) | {t['unknown_with_event']}/{t['unknown']} "
                          f"({_f(t['unknown_event_rate'])}) |")
+        L += ["", "The same per person (each held-out person's own figures, then their mean): ", ""]
+        for a in archs:
+            pp = per_person(cv["archs"][a])
+            if "people" in pp:
+                under = pp["under_floor"]
+                L.append(f"- {a}: precision {_f(pp['precision_mean'])}, recall {_f(pp['recall_mean'])}, worst "
+                         f"recall {_f(pp['recall_worst'])} ({pp['recall_worst_signer']}); {len(under)} of "
+                         f"{pp['people']} people under {RECALL_FLOOR:g}; unknown signs fire in "
+                         f"{_f(pp['unknown_mean'])} of a person's sequences (mean over the "
+                         f"{pp['unknown_people']} people who recorded some)")
     L += ["", f"Confusion ({archs[0] if 'default' not in archs else 'default'}; rows true, columns "
           f"predicted; {', '.join(d['labels'])}): `{d['confusion']}`", "",
           "Most frequent confusions: " + ", ".join(f"{c['true']} -> {c['predicted']} ({c['n']})"

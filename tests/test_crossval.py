@@ -11,7 +11,7 @@ import numpy as np
 
 from signd.daemon.layout import POSE_HANDS_258
 from signd.daemon.recordings import Recording
-from signd.models.crossval import _person, cv_labels, fold_of
+from signd.models.crossval import RECALL_FLOOR, _person, cv_labels, fold_of, per_person
 from signd.models.dataset import OTHER_LABEL, VOCABULARY, Signer, open_set
 from signd.models.set_aside import MIN_HAND_FRAMES, SET_ASIDE, aside_mask, hands_unseen, split_aside
 
@@ -88,6 +88,27 @@ def test_a_sign_without_hands_is_set_aside_and_rest_is_not():
     assert kept.seq_ids == ["h/0", "b/0"] and aside.seq_ids == ["h/1", "t/0"]
     X[2, :MIN_HAND_FRAMES, POSE_HANDS_258.right_hand] = 0.5  # now in enough frames
     assert not hands_unseen(s)[2]
+
+
+def test_per_person_figures_weigh_every_person_the_same():
+    """Two people: one with many unknown sequences that rarely fire, one with few that often
+    do. Pooled, the first dominates; per person, both count once. A person without events has
+    no precision (not 1, not 0) but their recall of 0 counts."""
+    people = [{"signer": "a", "unknown_n": 90, "unknown_fired": 9},
+              {"signer": "b", "unknown_n": 10, "unknown_fired": 5},
+              {"signer": "c", "unknown_n": 0, "unknown_fired": 0}]
+    stream = {"signers": [
+        {"signer": "a", "signs": 20, "hits": 19, "false_events": 1},
+        {"signer": "b", "signs": 10, "hits": 8, "false_events": 0},
+        {"signer": "c", "signs": 5, "hits": 0, "false_events": 0},
+        {"signer": "d", "signs": 0, "hits": 0, "false_events": 2}]}  # only unknown signs: no recall
+    pp = per_person({"people": people, "stream": stream})
+    assert pp["unknown_mean"] == (0.1 + 0.5) / 2 and pp["unknown_people"] == 2
+    assert pp["precision_mean"] == (0.95 + 1.0) / 2
+    assert abs(pp["recall_mean"] - (0.95 + 0.8 + 0.0) / 3) < 1e-12 and pp["people"] == 3
+    assert (pp["recall_worst"], pp["recall_worst_signer"]) == (0.0, "c")
+    assert pp["under_floor"] == ["b", "c"] and RECALL_FLOOR == 0.85
+    assert "people" not in per_person({"people": people, "stream": {}})
 
 
 def test_cv_from_the_command_line(tmp_path):
