@@ -195,7 +195,7 @@ def _cv_section(cv: dict[str, Any]) -> list[str]:
                          f"{_f(t['rest_false_per_minute'], '.2f')} ({t['rest_false_events']} in "
                          f"{t['rest_seconds'] / 60:.1f} min) | {t['unknown_with_event']}/{t['unknown']} "
                          f"({_f(t['unknown_event_rate'])}) |")
-        L += ["", "The same per person (each held-out person's own figures, then their mean): ", ""]
+        L += ["", "The same per person (each held-out person's own figures, then their mean):", ""]
         for a in archs:
             pp = per_person(cv["archs"][a])
             if "people" in pp:
