@@ -19,7 +19,7 @@ from signd.daemon.errors import InputError
 from signd.daemon.smoothing import SmoothingConfig
 from signd.models.manifest import read_manifest
 
-from .crossval import RECALL_FLOOR, per_person
+from .crossval import per_person, per_person_text
 from .features import compute_features
 
 
@@ -199,12 +199,7 @@ def _cv_section(cv: dict[str, Any]) -> list[str]:
         for a in archs:
             pp = per_person(cv["archs"][a])
             if "people" in pp:
-                under = pp["under_floor"]
-                L.append(f"- {a}: precision {_f(pp['precision_mean'])}, recall {_f(pp['recall_mean'])}, worst "
-                         f"recall {_f(pp['recall_worst'])} ({pp['recall_worst_signer']}); {len(under)} of "
-                         f"{pp['people']} people under {RECALL_FLOOR:g}; unknown signs fire in "
-                         f"{_f(pp['unknown_mean'])} of a person's sequences (mean over the "
-                         f"{pp['unknown_people']} people who recorded some)")
+                L.append(f"- {a}: {per_person_text(pp)}")
     L += ["", f"Confusion ({archs[0] if 'default' not in archs else 'default'}; rows true, columns "
           f"predicted; {', '.join(d['labels'])}): `{d['confusion']}`", "",
           "Most frequent confusions: " + ", ".join(f"{c['true']} -> {c['predicted']} ({c['n']})"

@@ -240,6 +240,17 @@ def per_person(block: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def per_person_text(pp: dict[str, Any]) -> str:
+    """`per_person`'s figures as one sentence (the text form and the model card)."""
+    text = (f"unknown signs fire in {_num(pp['unknown_mean'])} of a person's sequences (mean over the "
+            f"{pp['unknown_people']} people who recorded some)")
+    if "people" not in pp:
+        return text
+    return (f"stream precision {_num(pp['precision_mean'])}, recall {_num(pp['recall_mean'])}, worst recall "
+            f"{_num(pp['recall_worst'])} ({pp['recall_worst_signer']}); {len(pp['under_floor'])} of "
+            f"{pp['people']} people under {RECALL_FLOOR:g}; " + text)
+
+
 def format_cv(result: dict[str, Any]) -> str:
     """The text form: per person side by side, per sign, unknown signs and the stream."""
     archs = list(result["archs"])
@@ -265,12 +276,7 @@ def format_cv(result: dict[str, Any]) -> str:
                          f"{t['false_events']} false events); rest {t['rest_false_events']} false events in "
                          f"{t['rest_seconds'] / 60:.1f} min = {t['rest_false_per_minute']:.2f}/min; unknown signs "
                          f"with an event {t['unknown_with_event']}/{t['unknown']} ({_num(t['unknown_event_rate'])})")
-        pp = per_person(b)
-        lines.append(f"{a}: per person: unknown signs fire in {_num(pp['unknown_mean'])} of their sequences "
-                     f"(mean over {pp['unknown_people']} people)" + (
-                         f"; stream precision {_num(pp['precision_mean'])}, recall {_num(pp['recall_mean'])}, "
-                         f"worst recall {_num(pp['recall_worst'])} ({pp['recall_worst_signer']}), "
-                         f"{len(pp['under_floor'])} of {pp['people']} under {RECALL_FLOOR:g}" if "people" in pp else ""))
+        lines.append(f"{a}: per person: {per_person_text(per_person(b))}")
         for t, x in b.get("at_threshold", {}).items():
             st = x["stream"]
             lines.append(f"{a} at threshold {t}: unknown signs fire in {x['unknown']['fired']}/{x['unknown']['sequences']}"
