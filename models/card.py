@@ -19,6 +19,7 @@ from signd.daemon.errors import InputError
 from signd.daemon.smoothing import SmoothingConfig
 from signd.models.manifest import read_manifest
 
+from .crossval import figure_text as _f
 from .crossval import per_person, per_person_text
 from .features import compute_features
 
@@ -85,10 +86,6 @@ def benchmark(model_path: Path, runs: int = 400) -> dict[str, Any]:
     out["predict_ms"] = {"p50": float(np.percentile(t, 50)), "p90": float(np.percentile(t, 90)),
                          "runtime": clf.model.runtime.name}
     return out
-
-
-def _f(v: Any, fmt: str = ".3f") -> str:
-    return "-" if v is None or (isinstance(v, float) and v != v) else format(v, fmt)
 
 
 def render(name: str, manifest: Any, size: int, evaluation: dict[str, Any], bench: dict[str, Any]) -> str:

@@ -242,12 +242,12 @@ def per_person(block: dict[str, Any]) -> dict[str, Any]:
 
 def per_person_text(pp: dict[str, Any]) -> str:
     """`per_person`'s figures as one sentence (the text form and the model card)."""
-    text = (f"unknown signs fire in {_num(pp['unknown_mean'])} of a person's sequences (mean over the "
+    text = (f"unknown signs fire in {figure_text(pp['unknown_mean'])} of a person's sequences (mean over the "
             f"{pp['unknown_people']} people who recorded some)")
     if "people" not in pp:
         return text
-    return (f"stream precision {_num(pp['precision_mean'])}, recall {_num(pp['recall_mean'])}, worst recall "
-            f"{_num(pp['recall_worst'])} ({pp['recall_worst_signer']}); {len(pp['under_floor'])} of "
+    return (f"stream precision {figure_text(pp['precision_mean'])}, recall {figure_text(pp['recall_mean'])}, worst recall "
+            f"{figure_text(pp['recall_worst'])} ({pp['recall_worst_signer']}); {len(pp['under_floor'])} of "
             f"{pp['people']} people under {RECALL_FLOOR:g}; " + text)
 
 
@@ -258,34 +258,35 @@ def format_cv(result: dict[str, Any]) -> str:
     lines = [f"grouped {result['k']}-fold cross-validation by person (each scored by a model that never saw them)",
              f"  {'person':22s}{'fold':>5s}" + "".join(f"{a:>14s}" for a in archs)]
     for i, p in enumerate(first["people"]):
-        row = "".join(f"{_num(result['archs'][a]['people'][i]['accuracy']):>14s}" for a in archs)
+        row = "".join(f"{figure_text(result['archs'][a]['people'][i]['accuracy']):>14s}" for a in archs)
         lines.append(f"  {p['signer']:22s}{p['fold'] + 1:>5d}{row}")
     for key in ("mean", "worst", "mean_as_labelled", "worst_as_labelled"):
-        lines.append(f"  {key:27s}" + "".join(f"{_num(result['archs'][a][key]):>14s}" for a in archs))
+        lines.append(f"  {key:27s}" + "".join(f"{figure_text(result['archs'][a][key]):>14s}" for a in archs))
     lines.append("recall per sign")
     for c in result["vocabulary"]:
-        lines.append(f"  {c:27s}" + "".join(f"{_num(result['archs'][a]['recall'][c]['recall']):>14s}" for a in archs))
+        lines.append(f"  {c:27s}" + "".join(f"{figure_text(result['archs'][a]['recall'][c]['recall']):>14s}" for a in archs))
     for a in archs:
         b = result["archs"][a]
         u = b["unknown"]
         lines.append(f"{a}: unknown signs of held-out people fire in {u['fired']}/{u['sequences']} sequences "
-                     f"({_num(u['rate'])}) at threshold {b['threshold']:g}")
+                     f"({figure_text(u['rate'])}) at threshold {b['threshold']:g}")
         if b["stream"]:
             t = b["stream"]["total"]
-            lines.append(f"{a}: stream F1 {_num(t['f1'])} ({t['hits']}/{t['signs']} signs, {t['misses']} missed, "
+            lines.append(f"{a}: stream F1 {figure_text(t['f1'])} ({t['hits']}/{t['signs']} signs, {t['misses']} missed, "
                          f"{t['false_events']} false events); rest {t['rest_false_events']} false events in "
                          f"{t['rest_seconds'] / 60:.1f} min = {t['rest_false_per_minute']:.2f}/min; unknown signs "
-                         f"with an event {t['unknown_with_event']}/{t['unknown']} ({_num(t['unknown_event_rate'])})")
+                         f"with an event {t['unknown_with_event']}/{t['unknown']} ({figure_text(t['unknown_event_rate'])})")
         lines.append(f"{a}: per person: {per_person_text(per_person(b))}")
         for t, x in b.get("at_threshold", {}).items():
             st = x["stream"]
             lines.append(f"{a} at threshold {t}: unknown signs fire in {x['unknown']['fired']}/{x['unknown']['sequences']}"
-                         + (f"; stream F1 {_num(st['f1'])}, unknown with an event {_num(st['unknown_event_rate'])}, "
+                         + (f"; stream F1 {figure_text(st['f1'])}, unknown with an event {figure_text(st['unknown_event_rate'])}, "
                             f"{st['rest_false_per_minute']:.2f} false/min of rest" if st else ""))
         top = ", ".join(f"{c['true']}->{c['predicted']} {c['n']}" for c in b["top_confusions"][:8])
         lines.append(f"{a}: most confused: {top}")
     return "\n".join(lines)
 
 
-def _num(v: float) -> str:
-    return "-" if v != v else f"{v:.3f}"
+def figure_text(v: Any, fmt: str = ".3f") -> str:
+    """A figure as the reports print it: `fmt`, or "-" when it is missing (None or NaN)."""
+    return "-" if v is None or (isinstance(v, float) and v != v) else format(v, fmt)
